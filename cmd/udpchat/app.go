@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/udpchat/udpchat/dgram"
+)
+
+// commands returns the app's commands, fresh for every run: urfave/cli
+// mutates commands as it runs them.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		listenCommand(),
+		sendCommand(),
+		chatCommand(),
+	}
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:    "udpchat",
+		Usage:   "a netcat for UDP datagrams that explains itself",
+		Version: version(),
+		Description: "udpchat talks UDP the way recvfrom(2) and sendto(2) do: every message is one datagram,\n" +
+			"delivered whole or not at all, maybe late, maybe twice. Start with:\n\n" +
+			"  udpchat listen 127.0.0.1:9000          # in one terminal\n" +
+			"  udpchat send 127.0.0.1:9000 hello      # in another\n\n" +
+			"Exit status: 0 success, 1 runtime failure (no reply, timeout), 2 usage error.",
+		Commands:             commands(),
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      false,
+		EnableBashCompletion: false,
+		// Exit codes come from run, in one place: never let urfave/cli exit.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageErr("", flagErrText(err))
+		},
+	}
+	for _, cmd := range app.Commands {
+		cmd.HideHelpCommand = true
+		name := cmd.Name
+		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+			return usageErr(name, flagErrText(err))
+		}
+	}
+	return app
+}
+
+// run runs udpchat with args (args[0] is the program name) and returns the
+// exit status: 0 success, 1 runtime failure, 2 usage error. Every error is
+// printed here, as one line on stderr.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	args, err := normalizeArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
+	if err == nil {
+		return 0
+	}
+	code := exitCode(err)
+	if msg := oneLine(err.Error()); msg != "" {
+		fmt.Fprintf(stderr, "udpchat: %s\n", msg)
+	}
+	return code
+}
+
+// exitCode maps an error to the exit status of DESIGN.md.
+func exitCode(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	if errors.Is(err, dgram.ErrBadAddress) || errors.Is(err, dgram.ErrTooLong) && isPrecheck(err) {
+		return 2
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+// isPrecheck reports whether a too-long error came from dgram.CheckSize
+// (refused before sending: a usage error) rather than from the kernel.
+func isPrecheck(err error) bool {
+	var de *dgram.Error
+	return errors.As(err, &de) && de.Limit > 0
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct {
+	cmd string
+	msg string
+}
+
+func (e *usageError) Error() string {
+	help := "udpchat --help"
+	if e.cmd != "" {
+		help = "udpchat " + e.cmd + " --help"
+	}
+	return e.msg + " (see '" + help + "')"
+}
+
+func usageErr(cmd, msg string) error { return &usageError{cmd: cmd, msg: msg} }
+
+func usagef(c *cli.Context, format string, args ...any) error {
+	name := ""
+	if c != nil && c.Command != nil {
+		name = c.Command.Name
+	}
+	return usageErr(name, fmt.Sprintf(format, args...))
+}
+
+// flagErrText rewrites the flag package's messages for people: long flag
+// names with two dashes, and a hint for messages that start with '-'.
+func flagErrText(err error) string {
+	s := err.Error()
+	if strings.HasPrefix(s, "flag provided but not defined: ") {
+		name := strings.TrimPrefix(s, "flag provided but not defined: ")
+		return fmt.Sprintf("unknown flag %s (to send a message that starts with '-', put -- before it)", name)
+	}
+	for _, p := range []string{"for flag -", "flag needs an argument: -"} {
+		if i := strings.Index(s, p); i >= 0 {
+			rest := s[i+len(p):]
+			if !strings.HasPrefix(rest, "-") && len(rest) > 1 && rest[1] != ':' && rest[1] != ' ' {
+				s = s[:i+len(p)] + "-" + rest
+			}
+		}
+	}
+	return s
+}
+
+// normalizeArgs lets flags come before or after positional arguments, as
+// users type them (`udpchat send 127.0.0.1:9000 hi --wait`). urfave/cli v2
+// stops parsing flags at the first positional argument (its issues 976 and
+// 1177), so each command's arguments are reordered here: flags first, then
+// "--", then the positional arguments. Boolean flags never take the next word
+// as their value; "--" ends the flags, so `send HOST -- --literal` sends
+// "--literal". Unknown flags stay flags, so that urfave/cli rejects them.
+func normalizeArgs(app *cli.App, args []string) ([]string, error) {
+	if len(args) < 2 {
+		return args, nil
+	}
+	out := []string{args[0]}
+	i := 1
+	for ; i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--"; i++ {
+		out = append(out, args[i]) // global flags: --help, --version
+	}
+	if i >= len(args) || args[i] == "--" {
+		return append(out, args[i:]...), nil
+	}
+	name := args[i]
+	var cmd *cli.Command
+	for _, c := range app.Commands {
+		if c.HasName(name) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		if name == "help" || name == "h" {
+			return args, nil
+		}
+		return nil, usageErr("", fmt.Sprintf("unknown command %q; the commands are: %s", name, commandNames(app)))
+	}
+	out = append(out, name)
+	flags, pos := splitFlags(cmd.Flags, args[i+1:])
+	out = append(out, flags...)
+	if len(pos) > 0 {
+		out = append(out, "--")
+		out = append(out, pos...)
+	}
+	return out, nil
+}
+
+func commandNames(app *cli.App) string {
+	var names []string
+	for _, c := range app.Commands {
+		if !c.Hidden {
+			names = append(names, c.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// splitFlags separates a command's arguments into flags (with their values)
+// and positional arguments, preserving the order within each.
+func splitFlags(defs []cli.Flag, args []string) (flags, pos []string) {
+	isBool := map[string]bool{"help": true, "h": true}
+	known := map[string]bool{"help": true, "h": true}
+	for _, f := range defs {
+		_, b := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			known[n] = true
+			if b {
+				isBool[n] = true
+			}
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return flags, append(pos, args[i+1:]...)
+		case a == "-" || !strings.HasPrefix(a, "-"):
+			pos = append(pos, a)
+		default:
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if known[name] && !isBool[name] && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	return flags, pos
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"os/exec"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// child is a udpchat process whose stdin, stdout and stderr are pipes held
+// by the test.
+type child struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout chan string
+	stderr chan string
+}
+
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	bin, err := exec.LookPath("udpchat") // installed by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{t: t, cmd: exec.Command(bin, args...), stdout: make(chan string, 100), stderr: make(chan string, 100)}
+	c.cmd.Env = childEnv(c.cmd.Environ())
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errp, err := c.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go scanLines(out, c.stdout)
+	go scanLines(errp, c.stderr)
+	t.Cleanup(func() {
+		_ = c.cmd.Process.Kill()
+		_ = c.cmd.Wait()
+	})
+	return c
+}
+
+func scanLines(r io.Reader, ch chan<- string) {
+	defer close(ch)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		ch <- sc.Text()
+	}
+}
+
+// expect waits for a line on ch that matches re and returns its submatches.
+// The deadline only bounds a failing test; a passing one never waits for it.
+func (c *child) expect(ch <-chan string, what, re string) []string {
+	c.t.Helper()
+	rx := regexp.MustCompile(re)
+	timeout := time.After(exitTimeout)
+	var seen []string
+	for {
+		select {
+		case line, ok := <-ch:
+			if !ok {
+				c.t.Fatalf("%s closed before a line matching %q; saw %q", what, re, seen)
+			}
+			if m := rx.FindStringSubmatch(line); m != nil {
+				return m
+			}
+			seen = append(seen, line)
+		case <-timeout:
+			c.t.Fatalf("no %s line matching %q within %v; saw %q", what, re, exitTimeout, seen)
+		}
+	}
+}
+
+func (c *child) expectOut(re string) []string { c.t.Helper(); return c.expect(c.stdout, "stdout", re) }
+func (c *child) expectErr(re string) []string { c.t.Helper(); return c.expect(c.stderr, "stderr", re) }
+
+func (c *child) say(line string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *child) wait() int {
+	c.t.Helper()
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(exitTimeout):
+		c.t.Fatalf("udpchat did not exit within %v", exitTimeout)
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+// TestChatOverPipes runs two chat processes against each other, the way
+// two people in two terminals would: one waits with --bind, the other
+// starts the conversation.
+func TestChatOverPipes(t *testing.T) {
+	b := startChild(t, "chat", "--bind", "127.0.0.1:0")
+	addr := b.expectErr(`listening on (\S+) \(UDP\): waiting for the first datagram`)[1]
+
+	// B has no peer yet: what it types is not sent, and it says so.
+	b.say("anyone there?")
+	b.expectErr(`^no peer yet: this line was not sent`)
+
+	a := startChild(t, "chat", addr)
+	a.expectErr(`^chatting with ` + regexp.QuoteMeta(addr) + ` from 127\.0\.0\.1:\d+;`)
+	a.say("hello")
+	from := b.expectOut(`^(127\.0\.0\.1:\d+)> hello$`)[1]
+	b.expectErr(`^chatting with ` + regexp.QuoteMeta(from) + `$`)
+
+	b.say("hi")
+	a.expectOut(`^` + regexp.QuoteMeta(addr) + `> hi$`)
+	b.say("a line with \x01 control")
+	a.expectOut(`^` + regexp.QuoteMeta(addr) + `> "a line with \\x01 control"$`)
+
+	a.say("exit")
+	a.expectErr(`^bye$`)
+	if code := a.wait(); code != 0 {
+		t.Errorf("chat A exit status %d, want 0", code)
+	}
+	// Ctrl-D: end of input ends the chat too.
+	b.stdin.Close()
+	b.expectErr(`^bye$`)
+	if code := b.wait(); code != 0 {
+		t.Errorf("chat B exit status %d, want 0", code)
+	}
+}

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the test binary run as `udpchat` inside the transcripts of
+// testdata/script (github.com/rogpeppe/go-internal/testscript).
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"udpchat": func() {
+			ctx, stop := signalContext()
+			code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
+		},
+	})
+}
+
+// TestScripts runs the CLI transcripts. Update expectations by editing the
+// .txtar files; `go test ./cmd/udpchat -run TestScripts/NAME -v` runs one.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("..", "..", "testdata", "script"),
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("NO_COLOR", "1")
+			env.Setenv("GORACE", goraceEnv())
+			env.Values[procsKey{}] = &procs{m: map[string]*proc{}}
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "ipv6":
+				return hasIPv6Loopback(), nil
+			case "root":
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"start":    cmdStart,
+			"await":    cmdAwait,
+			"signal":   cmdSignal,
+			"code":     cmdCode,
+			"rawsend":  cmdRawSend,
+			"freeport": cmdFreePort,
+		},
+	})
+}
+
+// Timeouts that bound every wait in the transcripts. They are generous:
+// a test that hits one has failed, they never decide a pass.
+const (
+	readyTimeout = 10 * time.Second
+	exitTimeout  = 30 * time.Second
+)
+
+type procsKey struct{}
+
+type procs struct {
+	mu sync.Mutex
+	m  map[string]*proc
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stdout lockedBuffer
+	stderr lockedBuffer
+	done   chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func scriptProcs(ts *testscript.TestScript) *procs { return ts.Value(procsKey{}).(*procs) }
+
+// readyRE finds the address a command announces on stderr once its socket
+// is open.
+var readyRE = regexp.MustCompile(`(?:listening|proxying) on (\S+)`)
+
+// cmdStart runs `start NAME PROG ARGS...`: PROG in the background, waiting
+// until it announces "listening on ADDR" on stderr, then sets $NAME to ADDR.
+func cmdStart(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: start NAME PROG [ARGS...]")
+	}
+	name := args[0]
+	path, err := lookPath(ts, args[1])
+	ts.Check(err)
+	p := &proc{cmd: exec.Command(path, args[2:]...), done: make(chan struct{})}
+	p.cmd.Dir = ts.MkAbs(".")
+	p.cmd.Env = childEnv(append(os.Environ(), "PATH="+ts.Getenv("PATH")))
+	p.cmd.Stdout = &p.stdout
+	stderr, err := p.cmd.StderrPipe()
+	ts.Check(err)
+	ts.Check(p.cmd.Start())
+	ready := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stderr)
+		announced := false
+		for sc.Scan() {
+			line := sc.Text()
+			p.stderr.Write([]byte(line + "\n"))
+			if m := readyRE.FindStringSubmatch(line); m != nil && !announced {
+				announced = true
+				ready <- m[1]
+			}
+		}
+	}()
+	go func() {
+		<-copied // all of stderr read before Wait closes the pipe
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	ps := scriptProcs(ts)
+	ps.mu.Lock()
+	ps.m[name] = p
+	ps.mu.Unlock()
+	ts.Defer(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	select {
+	case addr := <-ready:
+		ts.Setenv(name, addr)
+	case <-p.done:
+		ts.Fatalf("%s exited before it was ready: %v\nstderr:\n%s", name, p.err, p.stderr.String())
+	case <-time.After(readyTimeout):
+		ts.Fatalf("%s not ready within %v\nstderr:\n%s", name, readyTimeout, p.stderr.String())
+	}
+}
+
+func lookPath(ts *testscript.TestScript, prog string) (string, error) {
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		p := filepath.Join(dir, prog)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in PATH", prog)
+}
+
+func getProc(ts *testscript.TestScript, name string) *proc {
+	ps := scriptProcs(ts)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[name]
+	if p == nil {
+		ts.Fatalf("no process %q was started", name)
+	}
+	return p
+}
+
+// cmdAwait runs `[!] await NAME [CODE]`: waits for NAME to exit, makes its
+// stdout and stderr the current ones, and checks its exit status (0, or
+// CODE, or with ! any failure).
+func cmdAwait(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: await NAME [CODE]")
+	}
+	p := getProc(ts, args[0])
+	select {
+	case <-p.done:
+	case <-time.After(exitTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		ts.Fatalf("%s did not exit within %v\nstderr:\n%s", args[0], exitTimeout, p.stderr.String())
+	}
+	fmt.Fprint(ts.Stdout(), p.stdout.String())
+	fmt.Fprint(ts.Stderr(), p.stderr.String())
+	checkStatus(ts, neg, args[1:], p.cmd.ProcessState.ExitCode())
+}
+
+func checkStatus(ts *testscript.TestScript, neg bool, want []string, got int) {
+	switch {
+	case len(want) == 1:
+		w, err := strconv.Atoi(want[0])
+		ts.Check(err)
+		if got != w {
+			ts.Fatalf("exit status %d, want %d", got, w)
+		}
+	case neg && got == 0:
+		ts.Fatalf("unexpected success")
+	case !neg && got != 0:
+		ts.Fatalf("exit status %d, want 0", got)
+	}
+}
+
+// cmdSignal runs `signal NAME SIG`, SIG being INT or TERM.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal NAME INT|TERM")
+	}
+	p := getProc(ts, args[0])
+	sig := map[string]os.Signal{"INT": os.Interrupt, "TERM": syscall.SIGTERM}[args[1]]
+	if sig == nil {
+		ts.Fatalf("unknown signal %q", args[1])
+	}
+	ts.Check(p.cmd.Process.Signal(sig))
+}
+
+// cmdCode runs `code N PROG ARGS...`: PROG in the foreground, expecting exit
+// status N exactly.
+func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: code N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	path, err := lookPath(ts, args[1])
+	ts.Check(err)
+	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args[2:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = childEnv(append(os.Environ(), "PATH="+ts.Getenv("PATH")))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	fmt.Fprint(ts.Stdout(), stdout.String())
+	fmt.Fprint(ts.Stderr(), stderr.String())
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		ts.Fatalf("%v", err)
+	}
+	if got := cmd.ProcessState.ExitCode(); got != want {
+		ts.Fatalf("exit status %d, want %d\nstderr:\n%s", got, want, stderr.String())
+	}
+}
+
+// cmdRawSend runs `rawsend ADDR HEX...`: sends each hex string as one
+// datagram from a plain socket of the test, as any other peer would.
+func cmdRawSend(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: rawsend ADDR HEX...")
+	}
+	c, err := net.Dial("udp", args[0])
+	ts.Check(err)
+	defer c.Close()
+	for _, h := range args[1:] {
+		b, err := hex.DecodeString(strings.ReplaceAll(h, " ", ""))
+		ts.Check(err)
+		_, err = c.Write(b)
+		ts.Check(err)
+	}
+}
+
+// cmdFreePort runs `freeport VAR [HOST]`: sets $VAR to HOST:PORT where
+// nothing listens (a port the kernel just handed out and was closed).
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: freeport VAR [HOST]")
+	}
+	host := "127.0.0.1"
+	if len(args) == 2 {
+		host = args[1]
+	}
+	c, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	ts.Check(err)
+	addr := c.LocalAddr().String()
+	ts.Check(c.Close())
+	ts.Setenv(args[0], addr)
+}
+
+// hasIPv6Loopback reports whether ::1 can be bound here.
+func hasIPv6Loopback() bool {
+	c, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// childEnv is the environment of udpchat processes started by tests: no
+// colour, and no race-detector pause at exit (GORACE's atexit_sleep_ms
+// defaults to a second per process).
+func childEnv(env []string) []string {
+	return append(env, "NO_COLOR=1", "GORACE="+goraceEnv())
+}
+
+func goraceEnv() string {
+	return strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+}

@@ -1,0 +1,448 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/udpchat/udpchat/dgram"
+)
+
+func sendCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "send",
+		Usage:     "send datagrams: each MSG, or each line of stdin, is one datagram (sendto)",
+		ArgsUsage: "HOST:PORT [MSG...]",
+		Description: "Sends each MSG as one datagram to HOST:PORT, in order. With no MSG, each line of\n" +
+			"stdin is one datagram (without its newline), so it pipes. --size N pads each message\n" +
+			"to N bytes, or with no MSG builds one N-byte payload. --count N sends each message N\n" +
+			"times before the next. --wait waits up to --timeout for a reply to each datagram and\n" +
+			"prints it; no reply is a failure (exit 1), and the error says whether the port refused\n" +
+			"(nobody listening) or stayed silent. A message over the size limit (65507 bytes over\n" +
+			"IPv4, 65527 over IPv6) is refused before anything is sent.\n\n" +
+			"Examples:\n" +
+			"  udpchat send 127.0.0.1:9000 hello world     # two datagrams\n" +
+			"  echo hi | udpchat send [::1]:9000\n" +
+			"  udpchat send 127.0.0.1:9000 ping --wait --timeout 500ms\n" +
+			"  udpchat send 127.0.0.1:9000 --size 1400 --count 100 --interval 10ms\n" +
+			"  udpchat send 127.0.0.1:9000 -- --not-a-flag",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "wait for a reply to each datagram and print it"},
+			&cli.GenericFlag{Name: "timeout", Aliases: []string{"t"}, Value: &durationValue{d: 2 * time.Second}, Usage: "with --wait, how long to wait for each reply `D`"},
+			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Value: 1, Usage: "send each message `N` times"},
+			&cli.GenericFlag{Name: "interval", Aliases: []string{"i"}, Value: &durationValue{}, Usage: "gap `D` between consecutive datagrams, on an absolute schedule"},
+			&cli.GenericFlag{Name: "size", Aliases: []string{"s"}, Value: &sizeValue{}, Usage: "make each datagram `N` bytes: pad messages, or build a payload when there is none"},
+			&cli.StringFlag{Name: "from", Usage: "bind the local side to `ADDR` (HOST:PORT, :PORT or a port)"},
+			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "report what was sent and received as JSON lines"},
+		},
+		Action: runSend,
+	}
+}
+
+type sendOpts struct {
+	dst      netip.AddrPort
+	dstText  string
+	msgs     [][]byte // nil: read stdin lines
+	count    int
+	interval time.Duration
+	size     int
+	sizeSet  bool
+	wait     bool
+	timeout  time.Duration
+	from     string
+	json     bool
+}
+
+// padByte fills --size padding.
+const padByte = '.'
+
+// buildPayload returns n printable bytes: "abcdefghijklmnopqrstuvwxyzabc...".
+func buildPayload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
+}
+
+func parseSendOpts(c *cli.Context) (*sendOpts, error) {
+	if c.NArg() < 1 {
+		return nil, usagef(c, "send needs a destination HOST:PORT, for example: udpchat send 127.0.0.1:9000 hello")
+	}
+	o := &sendOpts{
+		dstText:  c.Args().First(),
+		count:    c.Int("count"),
+		interval: durationFlag(c, "interval"),
+		wait:     c.Bool("wait"),
+		timeout:  durationFlag(c, "timeout"),
+		from:     c.String("from"),
+		json:     c.Bool("json"),
+	}
+	if o.count < 1 {
+		return nil, usagef(c, "--count must be at least 1, got %d", o.count)
+	}
+	if o.timeout <= 0 {
+		return nil, usagef(c, "--timeout must be more than 0")
+	}
+	size, set := sizeFlag(c, "size")
+	if set && size > dgram.MaxPayload {
+		return nil, usagef(c, "--size %d is over the largest UDP payload (%d bytes over IPv6, %d over IPv4)", size, dgram.MaxPayloadIPv6, dgram.MaxPayloadIPv4)
+	}
+	o.size, o.sizeSet = int(size), set
+	if o.from != "" {
+		if _, _, _, err := dgram.ParseListenAddr(o.from); err != nil {
+			return nil, err
+		}
+	}
+	dst, err := dgram.Resolve(c.Context, o.dstText)
+	if err != nil {
+		return nil, err
+	}
+	o.dst = dst
+	for _, m := range c.Args().Tail() {
+		o.msgs = append(o.msgs, []byte(m))
+	}
+	if len(o.msgs) == 0 && o.sizeSet {
+		o.msgs = [][]byte{buildPayload(o.size)}
+	}
+	for i, m := range o.msgs {
+		if m, err = o.shape(m); err != nil {
+			return nil, usagef(c, "message %d: %v", i+1, err)
+		}
+		o.msgs[i] = m
+	}
+	return o, nil
+}
+
+// shape pads m to --size and checks it against the size limit.
+func (o *sendOpts) shape(m []byte) ([]byte, error) {
+	if o.sizeSet {
+		if len(m) > o.size {
+			return nil, fmt.Errorf("%d bytes, more than --size %d", len(m), o.size)
+		}
+		for len(m) < o.size {
+			m = append(m, padByte)
+		}
+	}
+	if err := dgram.CheckSize(len(m), o.dst); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func runSend(c *cli.Context) error {
+	o, err := parseSendOpts(c)
+	if err != nil {
+		return err
+	}
+	conn, err := dgram.DialAddrPort(o.dst, netip.AddrPort{})
+	if o.from != "" {
+		var src netip.AddrPort
+		if src, err = dgram.ResolveListen(c.Context, o.from); err == nil {
+			conn, err = dgram.DialAddrPort(o.dst, src)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	s := &sender{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, start: time.Now()}
+	if o.json {
+		s.js = newJSONWriter(c.App.Writer)
+	}
+	if o.wait {
+		s.reader = dgram.NewReader(conn, 0)
+	}
+	stop := wakeOnDone(c.Context, conn)
+	defer stop()
+
+	if o.msgs != nil {
+		for _, m := range o.msgs {
+			if err := s.sendN(c.Context, m); err != nil {
+				return s.finish(err)
+			}
+		}
+	} else {
+		err = s.sendLines(c.Context, c.App.Reader)
+		if err != nil {
+			return s.finish(err)
+		}
+	}
+	return s.finish(nil)
+}
+
+// sender sends datagrams on a connected socket and, with --wait, collects
+// one reply per datagram.
+type sender struct {
+	opts   *sendOpts
+	conn   *net.UDPConn
+	reader *dgram.Reader
+	out    io.Writer
+	errw   io.Writer
+	js     *jsonWriter
+	start  time.Time
+
+	sent, bytes, replies, late, silent uint64
+}
+
+// sendLines sends each line of r (without its line ending) as a datagram.
+func (s *sender) sendLines(ctx context.Context, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	limit := dgram.MaxPayloadFor(s.opts.dst.Addr())
+	for lineNo := 1; ; lineNo++ {
+		line, tooLong, err := readLine(br, limit)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
+		}
+		if tooLong {
+			return usageErr("send", fmt.Sprintf("line %d of stdin is longer than %d bytes, the limit of one UDP datagram to %s; nothing of it was sent", lineNo, limit, s.opts.dst))
+		}
+		m, err := s.opts.shape(line)
+		if err != nil {
+			return usageErr("send", fmt.Sprintf("line %d of stdin: %v", lineNo, err))
+		}
+		if err := s.sendN(ctx, m); err != nil {
+			return err
+		}
+	}
+}
+
+// readLine reads one line without its "\n" or "\r\n". A line longer than
+// limit is consumed whole and reported as tooLong. io.EOF comes only when
+// no bytes are left.
+func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > limit+2 {
+			tooLong = true
+		} else {
+			line = append(line, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF && len(line) == 0 && !tooLong {
+			return nil, false, io.EOF
+		}
+		if err != nil && err != io.EOF {
+			return nil, false, err
+		}
+		break
+	}
+	if tooLong {
+		return nil, true, nil
+	}
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+	}
+	if len(line) > limit {
+		return nil, true, nil
+	}
+	if line == nil {
+		line = []byte{}
+	}
+	return line, false, nil
+}
+
+// sendN sends m --count times.
+func (s *sender) sendN(ctx context.Context, m []byte) error {
+	for range s.opts.count {
+		if err := s.pace(ctx); err != nil {
+			return err
+		}
+		if err := s.sendOne(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pace waits until the next send is due on the absolute schedule
+// start + sent*interval, so that N sends take N intervals however long each
+// sleep oversleeps.
+func (s *sender) pace(ctx context.Context) error {
+	if s.opts.interval <= 0 || s.sent == 0 {
+		return ctx.Err()
+	}
+	due := s.start.Add(time.Duration(s.sent) * s.opts.interval)
+	d := time.Until(due)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type sentJSON struct {
+	Type  string `json:"type"`
+	To    string `json:"to"`
+	Bytes int    `json:"bytes"`
+	payloadJSON
+}
+
+type replyJSON struct {
+	Type  string  `json:"type"`
+	From  string  `json:"from"`
+	Bytes int     `json:"bytes"`
+	RTTms float64 `json:"rtt_ms"`
+	Late  bool    `json:"late,omitempty"`
+	payloadJSON
+}
+
+func (s *sender) sendOne(ctx context.Context, m []byte) error {
+	if s.opts.wait {
+		s.drainLate()
+	}
+	t0 := time.Now()
+	if err := s.write(m); err != nil {
+		return err
+	}
+	s.sent++
+	s.bytes += uint64(len(m))
+	if s.js != nil {
+		if err := s.js.write(sentJSON{Type: "sent", To: s.opts.dst.String(), Bytes: len(m), payloadJSON: newPayloadJSON(m)}); err != nil {
+			return err
+		}
+	}
+	if !s.opts.wait {
+		return nil
+	}
+	if err := s.conn.SetReadDeadline(t0.Add(s.opts.timeout)); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	d, err := s.reader.Read()
+	switch {
+	case err == nil:
+		s.replies++
+		return s.printReply(d, time.Since(t0), false)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, dgram.ErrTimeout):
+		s.silent++
+		fmt.Fprintf(s.errw, "no reply to datagram %d within %v\n", s.sent, s.opts.timeout)
+		return nil
+	case errors.Is(err, dgram.ErrRefused):
+		return fmt.Errorf("no reply from %s: %w", s.opts.dst, err)
+	default:
+		return err
+	}
+}
+
+// drainLate reads, without waiting, replies that came after their timeout,
+// so they are reported as late rather than taken for the next reply.
+func (s *sender) drainLate() {
+	for range 1024 { // bounded: a flood of replies cannot keep us here
+		d, ok, err := s.reader.TryRead()
+		if err != nil || !ok {
+			return
+		}
+		s.late++
+		_ = s.printReply(d, 0, true)
+	}
+}
+
+func (s *sender) printReply(d dgram.Datagram, rtt time.Duration, late bool) error {
+	if s.js != nil {
+		return s.js.write(replyJSON{Type: "reply", From: d.From.String(), Bytes: len(d.Data),
+			RTTms: float64(rtt.Nanoseconds()) / 1e6, Late: late, payloadJSON: newPayloadJSON(d.Data)})
+	}
+	if late {
+		_, err := fmt.Fprintf(s.out, "late reply from %s (%s, after its timeout): %s\n", d.From, plural(uint64(len(d.Data)), "byte"), showPayload(d.Data))
+		return err
+	}
+	_, err := fmt.Fprintf(s.out, "reply from %s (%s, %.3f ms): %s\n", d.From, plural(uint64(len(d.Data)), "byte"),
+		float64(rtt.Nanoseconds())/1e6, showPayload(d.Data))
+	return err
+}
+
+// write sends one datagram. A full socket buffer (ENOBUFS) is retried a
+// few times with a growing pause before it is reported; ECONNREFUSED (the
+// ICMP answer to an earlier datagram) ends the run.
+func (s *sender) write(m []byte) error {
+	backoff := 100 * time.Microsecond
+	for attempt := 0; ; attempt++ {
+		_, err := s.conn.Write(m)
+		if err == nil {
+			return nil
+		}
+		err = dgram.Classify("send", s.opts.dst.String(), err)
+		if errors.Is(err, dgram.ErrNoBuffers) && attempt < 10 {
+			time.Sleep(backoff)
+			backoff *= 2
+			continue
+		}
+		if errors.Is(err, dgram.ErrRefused) {
+			return fmt.Errorf("datagram %d not sent: %w", s.sent+1, err)
+		}
+		return err
+	}
+}
+
+type sendSummaryJSON struct {
+	Type    string  `json:"type"`
+	To      string  `json:"to"`
+	Sent    uint64  `json:"sent"`
+	Bytes   uint64  `json:"bytes"`
+	Replies *uint64 `json:"replies,omitempty"`
+	Late    *uint64 `json:"late,omitempty"`
+	Silent  *uint64 `json:"no_reply,omitempty"`
+}
+
+// finish prints the summary and decides the outcome.
+func (s *sender) finish(err error) error {
+	if errors.Is(err, context.Canceled) {
+		err = nil // Ctrl-C: stop with the summary
+	}
+	if s.opts.wait && err == nil {
+		// A last look for replies that came just after the final timeout.
+		s.drainLate()
+	}
+	if s.js != nil {
+		sum := sendSummaryJSON{Type: "summary", To: s.opts.dst.String(), Sent: s.sent, Bytes: s.bytes}
+		if s.opts.wait {
+			sum.Replies, sum.Late, sum.Silent = &s.replies, &s.late, &s.silent
+		}
+		if werr := s.js.write(sum); werr != nil && err == nil {
+			err = werr
+		}
+	} else {
+		line := fmt.Sprintf("sent %s (%s) to %s", plural(s.sent, "datagram"), plural(s.bytes, "byte"), s.opts.dst)
+		if s.opts.wait {
+			line += fmt.Sprintf(", %s", plural(s.replies, "reply"))
+			if s.late > 0 {
+				line += fmt.Sprintf(", %d late", s.late)
+			}
+		}
+		fmt.Fprintln(s.errw, line)
+	}
+	if err != nil {
+		return err
+	}
+	if s.silent > 0 {
+		return fmt.Errorf("no reply to %d of %s within %v: %s stayed silent (nothing refused the datagrams; is the listener running with --echo?)",
+			s.silent, plural(s.sent, "datagram"), s.opts.timeout, s.opts.dst)
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package dgram
+
+import (
+	"net"
+	"syscall"
+	"unsafe"
+)
+
+// EnableDropCounter asks the kernel to attach to each received datagram the
+// number of datagrams it has dropped on this socket because its receive
+// buffer was full (SO_RXQ_OVFL, Linux). A Reader reports it as Drops.
+func EnableDropCounter(c *net.UDPConn) error {
+	return setsockoptInt(c, syscall.SOL_SOCKET, syscall.SO_RXQ_OVFL, 1)
+}
+
+// SetBuffers asks for SO_RCVBUF and SO_SNDBUF sizes (0 leaves one alone) and
+// returns what the kernel granted. Linux doubles the request for its own
+// bookkeeping and caps it at net.core.rmem_max / wmem_max, so the figures
+// returned are what getsockopt reads back, not what was asked.
+func SetBuffers(c *net.UDPConn, rcv, snd int) (gotRcv, gotSnd int, err error) {
+	if rcv > 0 {
+		if err := c.SetReadBuffer(rcv); err != nil {
+			return 0, 0, err
+		}
+	}
+	if snd > 0 {
+		if err := c.SetWriteBuffer(snd); err != nil {
+			return 0, 0, err
+		}
+	}
+	gotRcv, err = getsockoptInt(c, syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	if err != nil {
+		return 0, 0, err
+	}
+	gotSnd, err = getsockoptInt(c, syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	return gotRcv, gotSnd, err
+}
+
+func setsockoptInt(c *net.UDPConn, level, opt, v int) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), level, opt, v)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &net.OpError{Op: "setsockopt", Net: "udp", Err: serr}
+	}
+	return nil
+}
+
+func getsockoptInt(c *net.UDPConn, level, opt int) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var v int
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		v, serr = syscall.GetsockoptInt(int(fd), level, opt)
+	}); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, &net.OpError{Op: "getsockopt", Net: "udp", Err: serr}
+	}
+	return v, nil
+}
+
+// Linux's SO_MEMINFO: getsockopt fills SK_MEMINFO_VARS uint32 counters, of
+// which SK_MEMINFO_DROPS is the socket's drop count (sk_drops).
+const (
+	soMeminfo      = 55
+	skMeminfoVars  = 9
+	skMeminfoDrops = 8
+)
+
+// KernelDrops returns how many datagrams the kernel has dropped on c so far
+// because its receive buffer was full (sk_drops, read with SO_MEMINFO), and
+// whether the figure is available. Unlike the SO_RXQ_OVFL counter, which
+// rides on the next datagram received, it is current at the moment of the
+// call, so a summary can include drops after the last datagram read.
+func KernelDrops(c *net.UDPConn) (uint64, bool) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var info [skMeminfoVars]uint32
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		size := uint32(unsafe.Sizeof(info))
+		_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.SOL_SOCKET, soMeminfo,
+			uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
+	}); err != nil || errno != 0 {
+		return 0, false
+	}
+	return uint64(info[skMeminfoDrops]), true
+}
