@@ -20,6 +20,7 @@ func commands() []*cli.Command {
 		listenCommand(),
 		sendCommand(),
 		chatCommand(),
+		pingCommand(),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/udpchat/udpchat/dgram"
+	"github.com/udpchat/udpchat/dgram/seq"
 )
 
 func listenCommand() *cli.Command {
@@ -24,14 +25,22 @@ func listenCommand() *cli.Command {
 			"(on 127.0.0.1), or :PORT for every interface. Port 0 picks a free port. Ctrl-C ends it\n" +
 			"with a summary. With --count and --timeout together, running out of time before N\n" +
 			"datagrams is a failure (exit 1).\n\n" +
+			"With --seq, each datagram must start with the 20-byte sequence header (udpchat send\n" +
+			"--seq writes it): every line says what happened to it (in-order, gap: N missing, late\n" +
+			"by N, duplicate, stale, restart, malformed) and the summary counts, per sender, what\n" +
+			"was lost, reordered and duplicated, with the RFC 3550 jitter. Losses after the last\n" +
+			"datagram received cannot be seen by a receiver alone.\n\n" +
 			"Examples:\n" +
 			"  udpchat listen                          # 127.0.0.1:9000\n" +
 			"  udpchat listen :9000 --echo             # an echo server on every interface\n" +
-			"  udpchat listen [::1]:9000 --json --count 3",
+			"  udpchat listen [::1]:9000 --json --count 3\n" +
+			"  udpchat listen --seq --rcvbuf 4M        # then: udpchat send 127.0.0.1:9000 --seq --count 1000 --size 64",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "echo", Aliases: []string{"e"}, Usage: "send every datagram back to its sender"},
-			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "exit after `N` datagrams (0: no limit)"},
+			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "exit after `N` datagrams, malformed ones included (0: no limit)"},
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"t"}, Value: &durationValue{}, Usage: "exit after `D` with nothing received, e.g. 5s (0: no limit)"},
+			&cli.BoolFlag{Name: "seq", Usage: "decode the sequence header, track loss, reordering and duplicates per sender"},
+			&cli.GenericFlag{Name: "rcvbuf", Value: &sizeValue{}, Usage: "ask for a socket receive buffer of `BYTES` (SO_RCVBUF, e.g. 4M) and report what was granted"},
 			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "hex dump each payload"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per datagram and a summary"},
 		},
@@ -45,6 +54,8 @@ type listenOpts struct {
 	echo    bool
 	count   uint64
 	timeout time.Duration
+	seq     bool
+	rcvbuf  int
 	hex     bool
 	json    bool
 }
@@ -57,6 +68,7 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 		addr:    c.Args().First(),
 		echo:    c.Bool("echo"),
 		timeout: durationFlag(c, "timeout"),
+		seq:     c.Bool("seq"),
 		hex:     c.Bool("hex"),
 		json:    c.Bool("json"),
 	}
@@ -64,6 +76,12 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 		return nil, usagef(c, "--count must be 0 or more, got %d", n)
 	} else {
 		o.count = uint64(n)
+	}
+	if n, set := sizeFlag(c, "rcvbuf"); set {
+		if n < 1 || n > 1<<30 {
+			return nil, usagef(c, "--rcvbuf must be from 1 byte to 1G, got %d", n)
+		}
+		o.rcvbuf = int(n)
 	}
 	if o.hex && o.json {
 		return nil, usagef(c, "--hex and --json do not go together: JSON carries the payload in \"data\" or \"data_hex\"")
@@ -84,18 +102,31 @@ func runListen(c *cli.Context) error {
 		return err
 	}
 	defer conn.Close()
-	local := dgram.LocalAddrPort(conn)
 	stderr := c.App.ErrWriter
-	what := ""
-	if o.echo {
-		what = ", echoing"
-	}
-	fmt.Fprintf(stderr, "listening on %s (UDP)%s; Ctrl-C to stop\n", local, what)
-
 	l := &listener{opts: o, conn: conn, out: c.App.Writer, errw: stderr, senders: newAddrSet(maxSendersCounted)}
+	if o.rcvbuf > 0 {
+		got, _, err := dgram.SetBuffers(conn, o.rcvbuf, 0)
+		if err != nil {
+			return fmt.Errorf("setting SO_RCVBUF: %w", err)
+		}
+		l.rcvbuf = got
+		fmt.Fprintf(stderr, "SO_RCVBUF: asked for %d bytes, the kernel granted %d (Linux doubles the request for its bookkeeping and caps it at net.core.rmem_max)\n", o.rcvbuf, got)
+	}
+	if o.seq {
+		l.tracker = seq.NewTracker(seq.Config{})
+	}
 	if o.json {
 		l.js = newJSONWriter(c.App.Writer)
 	}
+	what := ""
+	if o.seq {
+		what += ", tracking sequence numbers"
+	}
+	if o.echo {
+		what += ", echoing"
+	}
+	fmt.Fprintf(stderr, "listening on %s (UDP)%s; Ctrl-C to stop\n", dgram.LocalAddrPort(conn), what)
+
 	runErr := l.loop(c.Context)
 	if err := l.summary(); err != nil && runErr == nil {
 		runErr = err
@@ -105,11 +136,15 @@ func runListen(c *cli.Context) error {
 
 // listener is the receive loop of `udpchat listen`.
 type listener struct {
-	opts *listenOpts
-	conn *net.UDPConn
-	out  io.Writer
-	errw io.Writer
-	js   *jsonWriter
+	opts    *listenOpts
+	conn    *net.UDPConn
+	reader  *dgram.Reader
+	tracker *seq.Tracker
+	ev      seq.Event
+	out     io.Writer
+	errw    io.Writer
+	js      *jsonWriter
+	rcvbuf  int
 
 	datagrams, bytes, echoed, echoErrs, truncated uint64
 	senders                                       *addrSet
@@ -135,7 +170,7 @@ func readDeadline(timeout time.Duration) time.Time {
 func (l *listener) loop(ctx context.Context) error {
 	stop := wakeOnDone(ctx, l.conn)
 	defer stop()
-	r := dgram.NewReader(l.conn, 0)
+	l.reader = dgram.NewReader(l.conn, 0)
 	for l.opts.count == 0 || l.datagrams < l.opts.count {
 		// Set the deadline before checking ctx: if the context ends after
 		// the check, its past deadline overrides this one.
@@ -145,7 +180,7 @@ func (l *listener) loop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		d, err := r.Read()
+		d, err := l.reader.Read()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted: end with the summary
@@ -158,21 +193,28 @@ func (l *listener) loop(ctx context.Context) error {
 			}
 			return err
 		}
-		if err := l.handle(d); err != nil {
+		if err := l.handle(d, time.Now()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (l *listener) handle(d dgram.Datagram) error {
+func (l *listener) handle(d dgram.Datagram, now time.Time) error {
 	l.datagrams++
 	l.bytes += uint64(len(d.Data))
 	l.senders.add(d.From)
 	if d.Truncated {
 		l.truncated++
 	}
-	if err := l.print(d); err != nil {
+	var err error
+	if l.tracker != nil {
+		l.tracker.ObserveTo(&l.ev, d.From, d.Data, now)
+		err = l.printSeq(d, &l.ev)
+	} else {
+		err = l.print(d)
+	}
+	if err != nil {
 		return err
 	}
 	if l.opts.echo {
@@ -219,23 +261,183 @@ func (l *listener) print(d dgram.Datagram) error {
 	return err
 }
 
-// summaryJSON is listen --json's closing object (no "peer": it is overall).
+// seqDatagramJSON is listen --seq --json's per-datagram object.
+type seqDatagramJSON struct {
+	Type         string   `json:"type"`
+	From         string   `json:"from"`
+	Seq          *uint64  `json:"seq,omitempty"`
+	Bytes        int      `json:"bytes"`
+	Event        string   `json:"event"`
+	Missing      []uint64 `json:"missing,omitempty"`
+	MissingCount uint64   `json:"missing_count,omitempty"`
+	Extent       *uint64  `json:"extent,omitempty"`
+	ExtentCapped bool     `json:"extent_is_lower_bound,omitempty"`
+	Cause        string   `json:"cause,omitempty"`
+	Truncated    bool     `json:"truncated,omitempty"`
+	payloadJSON
+}
+
+// maxMissingListed caps the seq numbers listed for one gap.
+const maxMissingListed = 100
+
+func (l *listener) printSeq(d dgram.Datagram, ev *seq.Event) error {
+	if l.js != nil {
+		o := seqDatagramJSON{Type: "datagram", From: d.From.String(), Bytes: len(d.Data), Event: ev.Kind.String(),
+			Truncated: d.Truncated, payloadJSON: newPayloadJSON(ev.Payload)}
+		if ev.Kind == seq.Malformed {
+			o.Cause = ev.Cause()
+		} else {
+			q := ev.Header.Seq
+			o.Seq = &q
+		}
+		if ev.Missing > 0 {
+			o.MissingCount = ev.Missing
+			for i := uint64(0); i < min(ev.Missing, maxMissingListed); i++ {
+				o.Missing = append(o.Missing, ev.MissingFrom+i)
+			}
+		}
+		if ev.Kind == seq.Late {
+			x := ev.Extent
+			o.Extent, o.ExtentCapped = &x, ev.ExtentCapped
+		}
+		return l.js.write(o)
+	}
+	size := plural(uint64(len(d.Data)), "byte")
+	if d.Truncated {
+		size += ", truncated"
+	}
+	var what string
+	switch ev.Kind {
+	case seq.Malformed:
+		what = "malformed: " + malformedText(ev)
+	case seq.Gap:
+		what = fmt.Sprintf("#%d gap: %s", ev.Header.Seq, formatMissing(ev.MissingFrom, ev.Missing))
+	case seq.Late:
+		more := ""
+		if ev.ExtentCapped {
+			more = " or more"
+		}
+		what = fmt.Sprintf("#%d late by %d%s", ev.Header.Seq, ev.Extent, more)
+	case seq.Stale:
+		what = fmt.Sprintf("#%d stale: older than the %d-datagram duplicate window", ev.Header.Seq, l.tracker.Config().Window)
+	case seq.Restart:
+		what = fmt.Sprintf("#%d restart: the sender began a new session", ev.Header.Seq)
+		if ev.Missing > 0 {
+			what += "; " + formatMissing(ev.MissingFrom, ev.Missing)
+		}
+	default:
+		what = fmt.Sprintf("#%d %s", ev.Header.Seq, ev.Kind)
+	}
+	var err error
+	if l.opts.hex {
+		_, err = fmt.Fprintf(l.out, "%s %s (%s):\n%s", d.From, what, size, hexDump(ev.Payload, "  "))
+	} else {
+		_, err = fmt.Fprintf(l.out, "%s %s (%s): %s\n", d.From, what, size, showPayload(ev.Payload))
+	}
+	return err
+}
+
+func malformedText(ev *seq.Event) string {
+	switch ev.Cause() {
+	case "short":
+		return fmt.Sprintf("shorter than the %d-byte header", seq.HeaderLen)
+	case "bad magic":
+		return "does not start with the header's magic \"dg\""
+	case "unknown version":
+		return fmt.Sprintf("header version %d, not %d", ev.Payload[2], seq.Version)
+	case "unknown type":
+		return fmt.Sprintf("header type %d is not data (0)", ev.Payload[3])
+	}
+	return ev.Cause()
+}
+
+// formatMissing lists a gap's missing seqs: "5 6 missing", or a range.
+func formatMissing(from, n uint64) string {
+	if n == 1 {
+		return fmt.Sprintf("%d missing", from)
+	}
+	if n <= 10 {
+		s := ""
+		for i := uint64(0); i < n; i++ {
+			if i > 0 {
+				s += " "
+			}
+			s += fmt.Sprint(from + i)
+		}
+		return s + " missing"
+	}
+	return fmt.Sprintf("%d-%d missing (%d datagrams)", from, from+n-1, n)
+}
+
+// listenSummaryJSON is listen --json's closing object. It describes the
+// whole run, so it has no "peer" (per-sender summaries of --seq do).
 type listenSummaryJSON struct {
-	Type          string `json:"type"`
-	Datagrams     uint64 `json:"datagrams"`
-	Bytes         uint64 `json:"bytes"`
-	Senders       int    `json:"senders"`
-	SendersCapped bool   `json:"senders_capped,omitempty"`
-	Echoed        uint64 `json:"echoed"`
-	EchoErrors    uint64 `json:"echo_errors,omitempty"`
-	Truncated     uint64 `json:"truncated"`
+	Type          string  `json:"type"`
+	Datagrams     uint64  `json:"datagrams"`
+	Bytes         uint64  `json:"bytes"`
+	Senders       int     `json:"senders"`
+	SendersCapped bool    `json:"senders_capped,omitempty"`
+	Echoed        uint64  `json:"echoed"`
+	EchoErrors    uint64  `json:"echo_errors,omitempty"`
+	Truncated     uint64  `json:"truncated"`
+	Malformed     *uint64 `json:"malformed,omitempty"`
+	Evicted       *uint64 `json:"evicted_senders,omitempty"`
+	RcvbufDrops   *uint64 `json:"rcvbuf_drops,omitempty"`
+	Rcvbuf        int     `json:"rcvbuf_bytes,omitempty"`
+}
+
+// senderSummaryJSON is the per-sender summary of listen --seq --json.
+type senderSummaryJSON struct {
+	Type       string  `json:"type"`
+	Peer       string  `json:"peer"`
+	Received   uint64  `json:"received"`
+	Unique     uint64  `json:"unique"`
+	Expected   uint64  `json:"expected"`
+	Lost       uint64  `json:"lost"`
+	LossPct    float64 `json:"loss_pct"`
+	Duplicates uint64  `json:"duplicates"`
+	Reordered  uint64  `json:"reordered"`
+	MaxExtent  uint64  `json:"max_extent"`
+	Stale      uint64  `json:"stale"`
+	Restarts   uint64  `json:"restarts"`
+	Malformed  uint64  `json:"malformed"`
+	JitterMs   float64 `json:"jitter_ms"`
+}
+
+func lossPct(lost, expected uint64) float64 {
+	if expected == 0 {
+		return 0
+	}
+	return float64(lost) * 100 / float64(expected)
 }
 
 func (l *listener) summary() error {
+	var drops *uint64
+	if l.reader != nil {
+		if n, ok := l.reader.Drops(); ok {
+			drops = &n
+		}
+	}
 	if l.js != nil {
-		return l.js.write(listenSummaryJSON{Type: "summary", Datagrams: l.datagrams, Bytes: l.bytes,
+		sum := listenSummaryJSON{Type: "summary", Datagrams: l.datagrams, Bytes: l.bytes,
 			Senders: l.senders.len(), SendersCapped: l.senders.full, Echoed: l.echoed, EchoErrors: l.echoErrs,
-			Truncated: l.truncated})
+			Truncated: l.truncated, RcvbufDrops: drops, Rcvbuf: l.rcvbuf}
+		if l.tracker != nil {
+			for _, s := range l.tracker.Senders() {
+				if err := l.js.write(senderJSON(s)); err != nil {
+					return err
+				}
+			}
+			tot := l.tracker.Totals()
+			ev := tot.Evicted + tot.EvictedMalformed
+			sum.Malformed, sum.Evicted = &tot.Malformed, &ev
+		}
+		return l.js.write(sum)
+	}
+	if l.tracker != nil {
+		if err := l.seqSummary(); err != nil {
+			return err
+		}
 	}
 	senders := plural(uint64(l.senders.len()), "sender")
 	if l.senders.full {
@@ -251,8 +453,60 @@ func (l *listener) summary() error {
 	if l.truncated > 0 {
 		s += fmt.Sprintf(", %d truncated", l.truncated)
 	}
-	_, err := fmt.Fprintln(l.out, s)
-	return err
+	if _, err := fmt.Fprintln(l.out, s); err != nil {
+		return err
+	}
+	if drops != nil && *drops > 0 {
+		buf := ""
+		if l.rcvbuf > 0 {
+			buf = fmt.Sprintf(" of %d bytes", l.rcvbuf)
+		}
+		_, err := fmt.Fprintf(l.out, "kernel: %s dropped because the socket's receive buffer%s was full: this receiver did not keep up, that is not network loss (--rcvbuf gives it more room)\n",
+			plural(*drops, "datagram"), buf)
+		return err
+	}
+	if drops != nil && l.tracker != nil {
+		_, err := fmt.Fprintln(l.out, "kernel: no datagram dropped for a full receive buffer")
+		return err
+	}
+	return nil
+}
+
+func senderJSON(s seq.Stats) senderSummaryJSON {
+	return senderSummaryJSON{Type: "summary", Peer: s.Peer.String(), Received: s.Received, Unique: s.Unique,
+		Expected: s.Expected, Lost: s.Lost, LossPct: lossPct(s.Lost, s.Expected), Duplicates: s.Duplicates,
+		Reordered: s.Reordered, MaxExtent: s.MaxExtent, Stale: s.Stale, Restarts: s.Restarts,
+		Malformed: s.Malformed, JitterMs: s.JitterMs()}
+}
+
+// seqSummary prints the per-sender table of listen --seq.
+func (l *listener) seqSummary() error {
+	tw := newTable(l.out)
+	tw.row("sender", "received", "unique", "expected", "lost", "dup", "late", "malformed", "jitter")
+	var notes []string
+	for _, s := range l.tracker.Senders() {
+		tw.row(s.Peer.String(), s.Received, s.Unique, s.Expected,
+			fmt.Sprintf("%d (%.1f%%)", s.Lost, lossPct(s.Lost, s.Expected)),
+			s.Duplicates, s.Reordered, s.Malformed, fmt.Sprintf("%.3f ms", s.JitterMs()))
+		if s.MaxExtent > 0 || s.Stale > 0 || s.Restarts > 0 {
+			notes = append(notes, fmt.Sprintf("%s: late by up to %d arrivals, %d stale, %s",
+				s.Peer, s.MaxExtent, s.Stale, plural(s.Restarts, "restart")))
+		}
+	}
+	if err := tw.flush(); err != nil {
+		return err
+	}
+	tot := l.tracker.Totals()
+	if tot.Evicted+tot.EvictedMalformed > 0 {
+		notes = append(notes, fmt.Sprintf("%d senders were evicted from the full table (their counts are not shown)", tot.Evicted+tot.EvictedMalformed))
+	}
+	notes = append(notes, "lost counts only gaps below the highest seq received: losses after the last datagram cannot be seen by a receiver alone")
+	for _, n := range notes {
+		if _, err := fmt.Fprintln(l.out, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxSendersCounted bounds the set of distinct senders listen remembers for

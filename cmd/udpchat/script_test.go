@@ -57,12 +57,14 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"start":    cmdStart,
-			"await":    cmdAwait,
-			"signal":   cmdSignal,
-			"code":     cmdCode,
-			"rawsend":  cmdRawSend,
-			"freeport": cmdFreePort,
+			"start":      cmdStart,
+			"await":      cmdAwait,
+			"signal":     cmdSignal,
+			"code":       cmdCode,
+			"rawsend":    cmdRawSend,
+			"freeport":   cmdFreePort,
+			"relay":      cmdRelay,
+			"echoserver": cmdEchoServer,
 		},
 	})
 }

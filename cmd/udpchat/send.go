@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/udpchat/udpchat/dgram"
+	"github.com/udpchat/udpchat/dgram/seq"
 )
 
 func sendCommand() *cli.Command {
@@ -26,12 +27,14 @@ func sendCommand() *cli.Command {
 			"times before the next. --wait waits up to --timeout for a reply to each datagram and\n" +
 			"prints it; no reply is a failure (exit 1), and the error says whether the port refused\n" +
 			"(nobody listening) or stayed silent. A message over the size limit (65507 bytes over\n" +
-			"IPv4, 65527 over IPv6) is refused before anything is sent.\n\n" +
+			"IPv4, 65527 over IPv6) is refused before anything is sent. --seq puts the 20-byte\n" +
+			"sequence header before each payload (--size counts it: the whole datagram is N bytes).\n\n" +
 			"Examples:\n" +
 			"  udpchat send 127.0.0.1:9000 hello world     # two datagrams\n" +
 			"  echo hi | udpchat send [::1]:9000\n" +
 			"  udpchat send 127.0.0.1:9000 ping --wait --timeout 500ms\n" +
 			"  udpchat send 127.0.0.1:9000 --size 1400 --count 100 --interval 10ms\n" +
+			"  udpchat send 127.0.0.1:9000 --seq --count 1000 --size 64 --interval 1ms\n" +
 			"  udpchat send 127.0.0.1:9000 -- --not-a-flag",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "wait for a reply to each datagram and print it"},
@@ -40,6 +43,7 @@ func sendCommand() *cli.Command {
 			&cli.GenericFlag{Name: "interval", Aliases: []string{"i"}, Value: &durationValue{}, Usage: "gap `D` between consecutive datagrams, on an absolute schedule"},
 			&cli.GenericFlag{Name: "size", Aliases: []string{"s"}, Value: &sizeValue{}, Usage: "make each datagram `N` bytes: pad messages, or build a payload when there is none"},
 			&cli.StringFlag{Name: "from", Usage: "bind the local side to `ADDR` (HOST:PORT, :PORT or a port)"},
+			&cli.BoolFlag{Name: "seq", Usage: "start each datagram with the 20-byte sequence header (seq from 0, send time), for listen --seq"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "report what was sent and received as JSON lines"},
 		},
 		Action: runSend,
@@ -57,6 +61,7 @@ type sendOpts struct {
 	wait     bool
 	timeout  time.Duration
 	from     string
+	seq      bool
 	json     bool
 }
 
@@ -83,6 +88,7 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		wait:     c.Bool("wait"),
 		timeout:  durationFlag(c, "timeout"),
 		from:     c.String("from"),
+		seq:      c.Bool("seq"),
 		json:     c.Bool("json"),
 	}
 	if o.count < 1 {
@@ -94,6 +100,9 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 	size, set := sizeFlag(c, "size")
 	if set && size > dgram.MaxPayload {
 		return nil, usagef(c, "--size %d is over the largest UDP payload (%d bytes over IPv6, %d over IPv4)", size, dgram.MaxPayloadIPv6, dgram.MaxPayloadIPv4)
+	}
+	if set && o.seq && size < seq.HeaderLen {
+		return nil, usagef(c, "--size %d is too small for --seq: the sequence header alone is %d bytes, and --size counts it", size, seq.HeaderLen)
 	}
 	o.size, o.sizeSet = int(size), set
 	if o.from != "" {
@@ -110,7 +119,7 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		o.msgs = append(o.msgs, []byte(m))
 	}
 	if len(o.msgs) == 0 && o.sizeSet {
-		o.msgs = [][]byte{buildPayload(o.size)}
+		o.msgs = [][]byte{buildPayload(o.size - o.headerLen())}
 	}
 	for i, m := range o.msgs {
 		if m, err = o.shape(m); err != nil {
@@ -121,17 +130,30 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 	return o, nil
 }
 
-// shape pads m to --size and checks it against the size limit.
+// headerLen is the size of the header --seq puts before each payload.
+func (o *sendOpts) headerLen() int {
+	if o.seq {
+		return seq.HeaderLen
+	}
+	return 0
+}
+
+// shape pads payload m so that the datagram is --size bytes, and checks the
+// datagram against the size limit.
 func (o *sendOpts) shape(m []byte) ([]byte, error) {
+	hl := o.headerLen()
 	if o.sizeSet {
-		if len(m) > o.size {
+		if len(m)+hl > o.size {
+			if hl > 0 {
+				return nil, fmt.Errorf("%d bytes and the %d-byte header are more than --size %d", len(m), hl, o.size)
+			}
 			return nil, fmt.Errorf("%d bytes, more than --size %d", len(m), o.size)
 		}
-		for len(m) < o.size {
+		for len(m)+hl < o.size {
 			m = append(m, padByte)
 		}
 	}
-	if err := dgram.CheckSize(len(m), o.dst); err != nil {
+	if err := dgram.CheckSize(len(m)+hl, o.dst); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -188,6 +210,7 @@ type sender struct {
 	errw   io.Writer
 	js     *jsonWriter
 	start  time.Time
+	buf    []byte // the datagram being sent, header included
 
 	sent, bytes, replies, late, silent uint64
 }
@@ -293,9 +316,10 @@ func (s *sender) pace(ctx context.Context) error {
 }
 
 type sentJSON struct {
-	Type  string `json:"type"`
-	To    string `json:"to"`
-	Bytes int    `json:"bytes"`
+	Type  string  `json:"type"`
+	To    string  `json:"to"`
+	Seq   *uint64 `json:"seq,omitempty"`
+	Bytes int     `json:"bytes"`
 	payloadJSON
 }
 
@@ -313,13 +337,23 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 		s.drainLate()
 	}
 	t0 := time.Now()
-	if err := s.write(m); err != nil {
+	s.buf = s.buf[:0]
+	if s.opts.seq {
+		s.buf = seq.Header{Type: seq.TypeData, Seq: s.sent, Sent: t0.UnixNano()}.Append(s.buf)
+	}
+	s.buf = append(s.buf, m...)
+	if err := s.write(s.buf); err != nil {
 		return err
 	}
+	q := s.sent
 	s.sent++
-	s.bytes += uint64(len(m))
+	s.bytes += uint64(len(s.buf))
 	if s.js != nil {
-		if err := s.js.write(sentJSON{Type: "sent", To: s.opts.dst.String(), Bytes: len(m), payloadJSON: newPayloadJSON(m)}); err != nil {
+		o := sentJSON{Type: "sent", To: s.opts.dst.String(), Bytes: len(s.buf), payloadJSON: newPayloadJSON(m)}
+		if s.opts.seq {
+			o.Seq = &q
+		}
+		if err := s.js.write(o); err != nil {
 			return err
 		}
 	}

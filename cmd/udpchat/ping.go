@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/udpchat/udpchat/dgram"
+	"github.com/udpchat/udpchat/dgram/seq"
+)
+
+func pingCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ping",
+		Usage:     "measure round-trip time and loss against any UDP echo server",
+		ArgsUsage: "HOST:PORT",
+		Description: "Sends numbered probes (the 20-byte sequence header, padded to --size) to an echo\n" +
+			"server and prints a line per reply, like ping(8): udpchat listen --echo, socat, or the\n" +
+			"ten-line Python echo server all work, since only the bytes must come back. Replies\n" +
+			"that come after --timeout are shown as late, not counted as received; duplicates and\n" +
+			"reordered replies are marked. Exit status 0 when at least one reply came, 1 otherwise.\n\n" +
+			"Examples:\n" +
+			"  udpchat listen --echo &\n" +
+			"  udpchat ping 127.0.0.1:9000\n" +
+			"  udpchat ping 127.0.0.1:9000 --count 100 --interval 10ms --size 1400 --json",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Value: 5, Usage: "send `N` probes (0: until Ctrl-C)"},
+			&cli.GenericFlag{Name: "interval", Aliases: []string{"i"}, Value: &durationValue{d: time.Second}, Usage: "send a probe every `D`"},
+			&cli.GenericFlag{Name: "size", Aliases: []string{"s"}, Value: &sizeValue{n: defaultPingSize}, Usage: "probe size in `BYTES`, the 20-byte header included"},
+			&cli.GenericFlag{Name: "timeout", Aliases: []string{"W"}, Value: &durationValue{d: time.Second}, Usage: "wait `D` for each reply; later replies count as late"},
+			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per reply and a summary"},
+		},
+		Action: runPing,
+	}
+}
+
+// defaultPingSize is the header and 8 bytes of payload.
+const defaultPingSize = seq.HeaderLen + 8
+
+// pingRing is how many recent probes ping remembers; a reply to an older
+// probe is reported as unknown.
+const pingRing = 4096
+
+type pingOpts struct {
+	dst      netip.AddrPort
+	count    uint64
+	interval time.Duration
+	size     int
+	timeout  time.Duration
+	json     bool
+}
+
+func parsePingOpts(c *cli.Context) (*pingOpts, error) {
+	if c.NArg() != 1 {
+		return nil, usagef(c, "ping needs one destination HOST:PORT, for example: udpchat ping 127.0.0.1:9000")
+	}
+	o := &pingOpts{interval: durationFlag(c, "interval"), timeout: durationFlag(c, "timeout"), json: c.Bool("json")}
+	n := c.Int("count")
+	if n < 0 {
+		return nil, usagef(c, "--count must be 0 (until Ctrl-C) or more, got %d", n)
+	}
+	o.count = uint64(n)
+	if o.interval <= 0 {
+		return nil, usagef(c, "--interval must be more than 0")
+	}
+	if o.timeout <= 0 {
+		return nil, usagef(c, "--timeout must be more than 0")
+	}
+	size, _ := sizeFlag(c, "size")
+	if size < seq.HeaderLen || size > dgram.MaxPayload {
+		return nil, usagef(c, "--size must be from %d (the header) to %d bytes, got %d", seq.HeaderLen, dgram.MaxPayload, size)
+	}
+	o.size = int(size)
+	dst, err := dgram.Resolve(c.Context, c.Args().First())
+	if err != nil {
+		return nil, err
+	}
+	if err := dgram.CheckSize(o.size, dst); err != nil {
+		return nil, usagef(c, "--size: %v", err)
+	}
+	o.dst = dst
+	return o, nil
+}
+
+func runPing(c *cli.Context) error {
+	o, err := parsePingOpts(c)
+	if err != nil {
+		return err
+	}
+	conn, err := dgram.DialAddrPort(o.dst, netip.AddrPort{})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	p := &pinger{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, reader: dgram.NewReader(conn, 0)}
+	if o.json {
+		p.js = newJSONWriter(c.App.Writer)
+	} else {
+		fmt.Fprintf(p.out, "PING %s: %d bytes per probe, every %v, timeout %v\n", o.dst, o.size, o.interval, o.timeout)
+	}
+	runErr := p.run(c.Context)
+	if err := p.summary(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if p.received == 0 {
+		if p.refused > 0 {
+			return fmt.Errorf("no reply from %s: %w", o.dst, &dgram.Error{Op: "ping", Addr: o.dst.String(), Kind: dgram.ErrRefused})
+		}
+		if p.transmitted == 0 {
+			return nil // interrupted before the first probe
+		}
+		return fmt.Errorf("no reply from %s within %v per probe: is an echo server running there (udpchat listen --echo)?", o.dst, o.timeout)
+	}
+	return nil
+}
+
+type probe struct {
+	seq      uint64
+	sent     time.Time
+	valid    bool
+	replied  bool // a reply (on time or late) was seen
+	resolved bool // replied or timed out: no longer outstanding
+}
+
+type pinger struct {
+	opts   *pingOpts
+	conn   *net.UDPConn
+	reader *dgram.Reader
+	out    io.Writer
+	errw   io.Writer
+	js     *jsonWriter
+
+	ring        [pingRing]probe
+	next        uint64 // next seq to send
+	oldest      uint64 // oldest probe still outstanding
+	maxReplied  uint64
+	anyReplied  bool
+	start, end  time.Time
+	buf         []byte
+	transmitted uint64
+	received    uint64
+	duplicates  uint64
+	late        uint64
+	reordered   uint64
+	malformed   uint64
+	unknown     uint64
+	refused     uint64
+	rttMin      time.Duration
+	rttMax      time.Duration
+	rttSum      float64 // ms
+	rttSum2     float64 // ms²
+}
+
+// due is when probe q is sent: an absolute schedule from the start.
+func (p *pinger) due(q uint64) time.Time { return p.start.Add(time.Duration(q) * p.opts.interval) }
+
+func (p *pinger) more() bool { return p.opts.count == 0 || p.next < p.opts.count }
+
+func (p *pinger) run(ctx context.Context) error {
+	stop := wakeOnDone(ctx, p.conn)
+	defer stop()
+	p.start = time.Now()
+	defer func() { p.end = time.Now() }()
+	p.buf = make([]byte, p.opts.size)
+	copy(p.buf[seq.HeaderLen:], buildPayload(p.opts.size-seq.HeaderLen))
+	for {
+		now := time.Now()
+		if err := p.expire(now); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if p.more() && !now.Before(p.due(p.next)) {
+			if err := p.send(now); err != nil {
+				return err
+			}
+			continue
+		}
+		if !p.more() && p.oldest == p.next {
+			return nil // every probe answered or timed out
+		}
+		deadline := time.Time{}
+		if p.more() {
+			deadline = p.due(p.next)
+		}
+		if p.oldest < p.next {
+			if t := p.ring[p.oldest%pingRing].sent.Add(p.opts.timeout); deadline.IsZero() || t.Before(deadline) {
+				deadline = t
+			}
+		}
+		if err := p.conn.SetReadDeadline(deadline); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		d, err := p.reader.Read()
+		switch {
+		case err == nil:
+			if err := p.reply(d, time.Now()); err != nil {
+				return err
+			}
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, dgram.ErrTimeout):
+		case errors.Is(err, dgram.ErrRefused):
+			p.refused++
+			if err := p.line(nil, fmt.Sprintf("from %s: port unreachable: nobody is listening there", p.opts.dst)); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// expire reports probes whose timeout has passed without a reply, oldest
+// first, and moves past probes that are answered.
+func (p *pinger) expire(now time.Time) error {
+	for p.oldest < p.next {
+		pr := &p.ring[p.oldest%pingRing]
+		if !pr.resolved {
+			if now.Before(pr.sent.Add(p.opts.timeout)) {
+				return nil
+			}
+			pr.resolved = true
+			q := pr.seq
+			if err := p.line(pingEventJSON{Type: "timeout", Seq: &q},
+				fmt.Sprintf("no reply for seq=%d within %v", pr.seq, p.opts.timeout)); err != nil {
+				return err
+			}
+		}
+		p.oldest++
+	}
+	return nil
+}
+
+func (p *pinger) send(now time.Time) error {
+	q := p.next
+	seq.Header{Type: seq.TypeData, Seq: q, Sent: now.UnixNano()}.Put(p.buf)
+	if _, err := p.conn.Write(p.buf); err != nil {
+		err = dgram.Classify("send", p.opts.dst.String(), err)
+		if !errors.Is(err, dgram.ErrRefused) {
+			return err
+		}
+		// The refusal answers an earlier probe; this one was not sent yet.
+		p.refused++
+		if err := p.line(nil, fmt.Sprintf("from %s: port unreachable: nobody is listening there", p.opts.dst)); err != nil {
+			return err
+		}
+		if _, err := p.conn.Write(p.buf); err != nil {
+			if err = dgram.Classify("send", p.opts.dst.String(), err); !errors.Is(err, dgram.ErrRefused) {
+				return err
+			}
+		}
+	}
+	p.ring[q%pingRing] = probe{seq: q, sent: now, valid: true}
+	p.next++
+	p.transmitted++
+	return nil
+}
+
+type pingReplyJSON struct {
+	Type      string  `json:"type"`
+	From      string  `json:"from"`
+	Seq       uint64  `json:"seq"`
+	Bytes     int     `json:"bytes"`
+	RTTms     float64 `json:"rtt_ms"`
+	Duplicate bool    `json:"duplicate,omitempty"`
+	Late      bool    `json:"late,omitempty"`
+	Reordered bool    `json:"reordered,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+func (p *pinger) reply(d dgram.Datagram, now time.Time) error {
+	h, _, err := seq.Decode(d.Data)
+	if err == nil && h.Type != seq.TypeData {
+		err = &seq.DecodeError{Err: seq.ErrType, Got: uint8(h.Type)}
+	}
+	if err != nil {
+		p.malformed++
+		return p.line(pingEventJSON{Type: "malformed", From: d.From.String(), Bytes: len(d.Data), Message: err.Error()},
+			fmt.Sprintf("%d bytes from %s: not a probe (%v)", len(d.Data), d.From, err))
+	}
+	pr := &p.ring[h.Seq%pingRing]
+	if h.Seq >= p.next || !pr.valid || pr.seq != h.Seq {
+		p.unknown++
+		q := h.Seq
+		return p.line(pingEventJSON{Type: "unknown", From: d.From.String(), Seq: &q, Bytes: len(d.Data)},
+			fmt.Sprintf("%d bytes from %s: seq=%d was not sent (or is too old to remember)", len(d.Data), d.From, h.Seq))
+	}
+	rtt := now.Sub(pr.sent)
+	r := pingReplyJSON{Type: "reply", From: d.From.String(), Seq: h.Seq, Bytes: len(d.Data), RTTms: ms(rtt)}
+	note := ""
+	switch {
+	case pr.replied:
+		p.duplicates++
+		r.Duplicate, note = true, " (DUP!)"
+	case rtt > p.opts.timeout:
+		p.late++
+		pr.replied, pr.resolved = true, true
+		r.Late, note = true, fmt.Sprintf(" (late: after the %v timeout, not counted)", p.opts.timeout)
+	default:
+		pr.replied, pr.resolved = true, true
+		p.received++
+		if p.anyReplied && h.Seq < p.maxReplied {
+			p.reordered++
+			r.Reordered, note = true, " (reordered)"
+		}
+		if !p.anyReplied || h.Seq > p.maxReplied {
+			p.maxReplied, p.anyReplied = h.Seq, true
+		}
+		if p.received == 1 || rtt < p.rttMin {
+			p.rttMin = rtt
+		}
+		p.rttMax = max(p.rttMax, rtt)
+		p.rttSum += ms(rtt)
+		p.rttSum2 += ms(rtt) * ms(rtt)
+	}
+	return p.line(r, fmt.Sprintf("%d bytes from %s: seq=%d time=%.3f ms%s", len(d.Data), d.From, h.Seq, ms(rtt), note))
+}
+
+// line prints one event: obj as JSON with --json (nothing when nil), text
+// otherwise.
+func (p *pinger) line(obj any, text string) error {
+	if p.js != nil {
+		if obj == nil {
+			obj = pingEventJSON{Type: "error", Message: text}
+		}
+		return p.js.write(obj)
+	}
+	_, err := fmt.Fprintln(p.out, text)
+	return err
+}
+
+// pingEventJSON is ping --json's object for anything but a reply:
+// "timeout", "malformed", "unknown" (a reply to a probe never sent) and
+// "error" (port unreachable).
+type pingEventJSON struct {
+	Type    string  `json:"type"`
+	From    string  `json:"from,omitempty"`
+	Seq     *uint64 `json:"seq,omitempty"`
+	Bytes   int     `json:"bytes,omitempty"`
+	Message string  `json:"message,omitempty"`
+}
+
+type pingSummaryJSON struct {
+	Type        string   `json:"type"`
+	Peer        string   `json:"peer"`
+	Transmitted uint64   `json:"transmitted"`
+	Received    uint64   `json:"received"`
+	Duplicates  uint64   `json:"duplicates"`
+	LossPct     float64  `json:"loss_pct"`
+	Late        uint64   `json:"late"`
+	Reordered   uint64   `json:"reordered"`
+	Malformed   uint64   `json:"malformed"`
+	Refused     uint64   `json:"refused"`
+	RTTMin      *float64 `json:"rtt_min_ms"`
+	RTTAvg      *float64 `json:"rtt_avg_ms"`
+	RTTMax      *float64 `json:"rtt_max_ms"`
+	RTTMdev     *float64 `json:"rtt_mdev_ms"`
+	TimeMs      float64  `json:"time_ms"`
+}
+
+func (p *pinger) summary() error {
+	loss := 0.0
+	if p.transmitted > 0 {
+		loss = float64(p.transmitted-p.received) * 100 / float64(p.transmitted)
+	}
+	var mn, avg, mx, mdev float64
+	if p.received > 0 {
+		n := float64(p.received)
+		mn, mx, avg = ms(p.rttMin), ms(p.rttMax), p.rttSum/n
+		// ping(8)'s mdev: the standard deviation of the round-trip times
+		mdev = math.Sqrt(max(0, p.rttSum2/n-avg*avg))
+	}
+	elapsed := p.end.Sub(p.start)
+	if p.js != nil {
+		s := pingSummaryJSON{Type: "summary", Peer: p.opts.dst.String(), Transmitted: p.transmitted, Received: p.received,
+			Duplicates: p.duplicates, LossPct: loss, Late: p.late, Reordered: p.reordered, Malformed: p.malformed,
+			Refused: p.refused, TimeMs: ms(elapsed)}
+		if p.received > 0 {
+			s.RTTMin, s.RTTAvg, s.RTTMax, s.RTTMdev = &mn, &avg, &mx, &mdev
+		}
+		return p.js.write(s)
+	}
+	fmt.Fprintf(p.out, "--- %s ping statistics ---\n", p.opts.dst)
+	fmt.Fprintf(p.out, "%d transmitted, %d received, %s, %.4g%% loss, %d late, %d reordered, time %dms\n",
+		p.transmitted, p.received, plural(p.duplicates, "duplicate"), loss, p.late, p.reordered, elapsed.Milliseconds())
+	var odd []string
+	if p.malformed > 0 {
+		odd = append(odd, plural(p.malformed, "reply")+" that were not probes")
+	}
+	if p.unknown > 0 {
+		odd = append(odd, plural(p.unknown, "reply")+" to probes never sent")
+	}
+	if p.refused > 0 {
+		odd = append(odd, plural(p.refused, "port-unreachable error"))
+	}
+	if len(odd) > 0 {
+		fmt.Fprintln(p.out, strings.Join(odd, ", "))
+	}
+	if p.received > 0 {
+		_, err := fmt.Fprintf(p.out, "rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", mn, avg, mx, mdev)
+		return err
+	}
+	return nil
+}

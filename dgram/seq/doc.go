@@ -1,0 +1,80 @@
+// Package seq numbers datagrams and shows, datagram by datagram, what the
+// network did to them: which were lost, which came late (reordered), which
+// came twice. It is the visible difference between UDP and a reliable
+// stream.
+//
+// # Wire format: header v1
+//
+// Every numbered datagram starts with a 20-byte header; the payload
+// follows. All integers are big-endian.
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|  'd' (0x64)   |  'g' (0x67)   |  version = 1  |     type      |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                                                               |
+//	+                     seq (64 bits)                             +
+//	|                                                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                                                               |
+//	+               sent: Unix time in nanoseconds (64 bits)        +
+//	|                                                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                       payload ...
+//
+// type 0 is a data datagram; other values are reserved for dgram/arq and
+// authentication. seq counts from 0 for each sender and never wraps (64
+// bits). sent is the sender's clock when it sent the datagram, used for
+// jitter and to recognise a restarted sender; a peer that has no clock may
+// send 0. A datagram shorter than 20 bytes, or with another magic or
+// version, is malformed; so, for a Tracker, is a valid header of a type
+// other than 0.
+//
+// In Python, a compatible sender is one line:
+//
+//	struct.pack(">2sBBQQ", b"dg", 1, 0, seq, time.time_ns()) + payload
+//
+// # Receive statistics
+//
+// A Tracker keeps, per sender address, the counters of RFC 3550 (section
+// 6.4, appendix A.3 and A.8) and RFC 4737:
+//
+//   - received: datagrams with a valid header; unique: distinct seqs;
+//     duplicates = received - unique.
+//   - expected = highest + 1 (seq starts at 0); lost = expected - unique,
+//     never negative. A receiver alone cannot see losses after the last
+//     datagram that arrived: trailing losses are not counted.
+//   - an arrival is late (reordered) when its seq is below the highest
+//     seen and it is not a duplicate; its reordering extent (RFC 4737) is
+//     the number of arrivals since the first arrival with a larger seq, so
+//     in the order 1 2 4 5 3, datagram 3 is late by 2.
+//   - an arrival above highest+1 opens a gap: the event lists the missing
+//     seqs (a range).
+//   - jitter is the RFC 3550 interarrival jitter: with transit = arrival -
+//     sent, D the change in transit between consecutive arrivals, J +=
+//     (|D| - J)/16. Sender and receiver clocks need not agree: only
+//     differences of transit count.
+//
+// # Bounded memory
+//
+// Duplicates are found with a sliding bitmap of Config.Window seqs below
+// the highest (default 2048, 256 bytes per sender). An arrival older than
+// that is reported as stale: it cannot be told from a duplicate, and is
+// counted as unique. The table of senders holds at most Config.MaxSenders
+// (default 4096) senders that sent valid headers; when it is full, the
+// least recently seen is evicted and counted. Senders that sent only
+// malformed datagrams wait in a smaller table of their own, so that a
+// flood of garbage from many addresses cannot push real senders out.
+//
+// # Restarts
+//
+// A sender that restarts begins again at seq 0, which would otherwise
+// read as a flood of duplicates and late arrivals. A datagram starts a new
+// session when its seq is not above the highest seen but its send time is
+// later than that of the highest one: the sender's counter went back. For
+// peers that send 0 as the send time, seq 0 after Config.RestartIdle
+// (default 2s) of silence does the same. The sender's counters carry on
+// across sessions (expected adds up each session's highest+1), and
+// Stats.Restarts counts the sessions after the first.
+package seq

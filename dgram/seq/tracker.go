@@ -1,0 +1,513 @@
+package seq
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Kind is what a datagram's arrival meant for its sender's sequence.
+type Kind uint8
+
+// Event kinds.
+const (
+	// InOrder: the next seq expected (highest+1), or a sender's first
+	// datagram with seq 0.
+	InOrder Kind = iota
+	// Gap: a seq above highest+1; the seqs in between are missing (so far).
+	Gap
+	// Late: a seq below highest, not seen before: it was reordered.
+	Late
+	// Duplicate: a seq already received (within the window).
+	Duplicate
+	// Stale: a seq older than the duplicate window; whether it is a
+	// duplicate cannot be told. It is counted as unique.
+	Stale
+	// Restart: the sender started a new session (its counter went back).
+	Restart
+	// Malformed: not a v1 data header (short, bad magic, unknown version
+	// or type).
+	Malformed
+)
+
+var kindNames = [...]string{"in-order", "gap", "late", "duplicate", "stale", "restart", "malformed"}
+
+// String returns the name used in output and JSON: "in-order", "gap",
+// "late", "duplicate", "stale", "restart" or "malformed".
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Event is the outcome of one datagram.
+type Event struct {
+	Kind    Kind
+	From    netip.AddrPort
+	Header  Header // valid unless Kind is Malformed
+	Payload []byte // the bytes after the header; aliases the datagram
+	Len     int    // the whole datagram's length
+
+	// Gap, and Restart or a first datagram that skips seqs: the missing
+	// seqs are MissingFrom .. MissingFrom+Missing-1.
+	MissingFrom, Missing uint64
+
+	// Late: the RFC 4737 reordering extent, the number of arrivals since
+	// the first one with a larger seq. ExtentCapped marks a lower bound
+	// (that arrival is older than the tracker remembers).
+	Extent       uint64
+	ExtentCapped bool
+
+	// Malformed: ErrShort, ErrMagic, ErrVersion or ErrType.
+	Err error
+}
+
+// Cause returns why a malformed datagram was rejected, in a few words:
+// "short", "bad magic", "unknown version" or "unknown type".
+func (e *Event) Cause() string {
+	if e.Err == nil {
+		return ""
+	}
+	return (&DecodeError{Err: e.Err}).Cause()
+}
+
+// Config sets a Tracker's bounds. The zero value works.
+type Config struct {
+	// Window is how many seqs below the highest the duplicate bitmap
+	// covers (default DefaultWindow; rounded up to a multiple of 64). An
+	// arrival further below is Stale.
+	Window int
+	// MaxSenders bounds the table of senders with valid headers (default
+	// DefaultMaxSenders). When it is full, the least recently seen sender
+	// is evicted and counted. Senders that have sent only malformed
+	// datagrams live in a separate table of MaxSenders/4 (at least 16),
+	// so a flood of garbage cannot evict real senders.
+	MaxSenders int
+	// RestartIdle is the silence after which seq 0 from a sender that does
+	// not fill in the send time starts a new session (default 2s).
+	RestartIdle time.Duration
+}
+
+// Defaults for Config.
+const (
+	DefaultWindow      = 2048
+	DefaultMaxSenders  = 4096
+	DefaultRestartIdle = 2 * time.Second
+	maxWindow          = 1 << 20
+	// extentRing is how many in-order or gap arrivals each sender
+	// remembers to measure reordering extents; older ones give a lower bound.
+	extentRing = 128
+)
+
+func (c Config) withDefaults() Config {
+	if c.Window <= 0 {
+		c.Window = DefaultWindow
+	}
+	c.Window = min((c.Window+63)&^63, maxWindow)
+	if c.MaxSenders <= 0 {
+		c.MaxSenders = DefaultMaxSenders
+	}
+	if c.RestartIdle <= 0 {
+		c.RestartIdle = DefaultRestartIdle
+	}
+	return c
+}
+
+// Tracker keeps receive statistics per sender: it classifies every
+// datagram (Observe) and sums up each sender (Senders). It does no I/O and
+// reads no clock: the caller passes each arrival's time. Its memory is
+// bounded by Config whatever arrives. It is not safe for concurrent use.
+type Tracker struct {
+	cfg       Config
+	m         map[netip.AddrPort]*sender
+	main      lruList
+	probation lruList
+	order     uint64
+	last      *sender // the sender of the previous datagram: most are from the same one
+
+	datagrams, malformed, evicted, evictedProbation uint64
+}
+
+// NewTracker returns a Tracker with cfg's bounds (zero fields take the
+// defaults).
+func NewTracker(cfg Config) *Tracker {
+	return &Tracker{cfg: cfg.withDefaults(), m: make(map[netip.AddrPort]*sender)}
+}
+
+// Config returns the tracker's configuration with defaults filled in.
+func (t *Tracker) Config() Config { return t.cfg }
+
+// Observe classifies one datagram b from from, arrived at now, updates the
+// statistics and returns the event. The Event's Payload aliases b. It
+// does not allocate, except for the first datagram of a new sender.
+func (t *Tracker) Observe(from netip.AddrPort, b []byte, now time.Time) Event {
+	var ev Event
+	t.ObserveTo(&ev, from, b, now)
+	return ev
+}
+
+// ObserveTo is Observe writing the event into *ev, for hot loops that
+// reuse one Event rather than copy it.
+func (t *Tracker) ObserveTo(ev *Event, from netip.AddrPort, b []byte, now time.Time) {
+	t.datagrams++
+	h, payload, bad := parse(b)
+	if bad == nil && h.Type != TypeData {
+		bad = ErrType
+	}
+	s := t.lookup(from, bad == nil, now)
+	if bad != nil {
+		t.malformed++
+		s.malformed++
+		*ev = Event{Kind: Malformed, From: from, Payload: b, Len: len(b), Err: bad}
+		return
+	}
+	s.observe(ev, h, now, &t.cfg)
+	ev.From, ev.Payload, ev.Len = from, payload, len(b)
+}
+
+// lookup finds or creates from's entry and marks it most recently seen.
+func (t *Tracker) lookup(from netip.AddrPort, valid bool, now time.Time) *sender {
+	if s := t.last; s != nil && s.addr == from && (!valid || s.list == &t.main) {
+		// the same sender as last time: already at the front of its list
+		s.lastSeen = now
+		return s
+	}
+	s := t.m[from]
+	switch {
+	case s == nil:
+		t.order++
+		s = &sender{addr: from, order: t.order, firstSeen: now}
+		t.m[from] = s
+		if valid {
+			t.makeRoom(&t.main, t.cfg.MaxSenders, &t.evicted)
+			s.init(t.cfg.Window)
+			t.main.pushFront(s)
+		} else {
+			t.makeRoom(&t.probation, max(16, t.cfg.MaxSenders/4), &t.evictedProbation)
+			t.probation.pushFront(s)
+		}
+	case valid && s.list == &t.probation:
+		// a sender's first valid datagram: promote it
+		t.probation.remove(s)
+		t.makeRoom(&t.main, t.cfg.MaxSenders, &t.evicted)
+		s.init(t.cfg.Window)
+		t.main.pushFront(s)
+	default:
+		s.list.moveToFront(s)
+	}
+	s.lastSeen = now
+	t.last = s
+	return s
+}
+
+func (t *Tracker) makeRoom(l *lruList, limit int, evicted *uint64) {
+	for l.n >= limit && l.tail != nil {
+		old := l.tail
+		l.remove(old)
+		delete(t.m, old.addr)
+		if t.last == old {
+			t.last = nil
+		}
+		*evicted++
+	}
+}
+
+// Stats summarises one sender, with the definitions of RFC 3550 section
+// 6.4 and appendix A.3 (expected, lost), A.8 (jitter) and RFC 4737
+// (reordering).
+type Stats struct {
+	Peer       netip.AddrPort
+	Received   uint64  // datagrams with a valid header
+	Unique     uint64  // distinct seqs (stale ones included, see Stale)
+	Expected   uint64  // highest+1, summed over the sender's sessions
+	Lost       uint64  // Expected - Unique, never negative
+	Duplicates uint64  // Received - Unique
+	Reordered  uint64  // late arrivals
+	Stale      uint64  // arrivals older than the window (assumed unique)
+	Malformed  uint64  // datagrams that were not valid v1 data headers
+	Restarts   uint64  // new sessions after the first
+	MaxExtent  uint64  // largest reordering extent seen
+	Jitter     float64 // RFC 3550 interarrival jitter, seconds
+	Highest    uint64  // highest seq of the current session
+	HasHighest bool    // false until a valid datagram arrived
+	FirstSeen  time.Time
+	LastSeen   time.Time
+}
+
+// JitterMs returns the jitter in milliseconds.
+func (s Stats) JitterMs() float64 { return s.Jitter * 1e3 }
+
+// Senders returns every sender's statistics, in the order they were first
+// seen. Senders that sent only malformed datagrams are included.
+func (t *Tracker) Senders() []Stats {
+	out := make([]Stats, 0, len(t.m))
+	for _, s := range t.m {
+		out = append(out, s.stats())
+	}
+	slices.SortFunc(out, func(a, b Stats) int {
+		return cmp.Compare(t.m[a.Peer].order, t.m[b.Peer].order)
+	})
+	return out
+}
+
+// Lookup returns one sender's statistics.
+func (t *Tracker) Lookup(from netip.AddrPort) (Stats, bool) {
+	s := t.m[from]
+	if s == nil {
+		return Stats{}, false
+	}
+	return s.stats(), true
+}
+
+// Totals counts over all senders, evicted ones included.
+type Totals struct {
+	Datagrams        uint64 // every datagram observed
+	Malformed        uint64 // of which malformed
+	Senders          int    // senders in the tables now
+	Evicted          uint64 // senders with valid headers evicted from the full table
+	EvictedMalformed uint64 // malformed-only senders evicted from theirs
+}
+
+// Totals returns the tracker-wide counters.
+func (t *Tracker) Totals() Totals {
+	return Totals{Datagrams: t.datagrams, Malformed: t.malformed, Senders: len(t.m),
+		Evicted: t.evicted, EvictedMalformed: t.evictedProbation}
+}
+
+// sender is one sender's state.
+type sender struct {
+	addr       netip.AddrPort
+	order      uint64
+	prev, next *sender
+	list       *lruList
+
+	firstSeen, lastSeen time.Time
+	lastArrival         time.Time // last valid datagram
+
+	received, unique, duplicates, reordered, stale, malformed, restarts, maxExtent uint64
+	expectedBase                                                                  uint64
+
+	// session state
+	hasHighest  bool
+	highest     uint64
+	highestSent int64
+	arrivals    uint64   // valid arrivals in this session, from 1
+	bits        []uint64 // duplicate window: bit seq%window
+	window      uint64
+	adv         []advance // ring of arrivals that raised highest
+	advHead     int       // index of the oldest entry
+	advLen      int
+	advWrapped  bool // entries were overwritten
+
+	hasTransit  bool
+	lastTransit int64   // ns
+	jitter      float64 // ns
+}
+
+type advance struct{ seq, idx uint64 }
+
+func (s *sender) init(window int) {
+	if s.bits == nil {
+		s.bits = make([]uint64, window/64)
+		s.window = uint64(window)
+		s.adv = make([]advance, extentRing)
+	}
+}
+
+func (s *sender) stats() Stats {
+	st := Stats{
+		Peer: s.addr, Received: s.received, Unique: s.unique, Duplicates: s.duplicates,
+		Reordered: s.reordered, Stale: s.stale, Malformed: s.malformed, Restarts: s.restarts,
+		MaxExtent: s.maxExtent, Jitter: s.jitter / 1e9, Highest: s.highest, HasHighest: s.hasHighest,
+		FirstSeen: s.firstSeen, LastSeen: s.lastSeen,
+	}
+	st.Expected = s.expectedBase
+	if s.hasHighest {
+		st.Expected += s.highest + 1
+	}
+	if st.Expected > st.Unique {
+		st.Lost = st.Expected - st.Unique
+	}
+	return st
+}
+
+func (s *sender) bit(q uint64) (word int, mask uint64) {
+	i := q % s.window
+	return int(i / 64), 1 << (i % 64)
+}
+
+// isRestart reports whether h, with a seq not above highest, begins a new
+// session: it was sent after the datagram that set highest (the sender's
+// counter went back), or, for senders that leave the send time 0, it is
+// seq 0 after cfg.RestartIdle of silence.
+func (s *sender) isRestart(h Header, now time.Time, cfg *Config) bool {
+	if h.Sent != 0 && s.highestSent != 0 {
+		return h.Sent > s.highestSent
+	}
+	return h.Seq == 0 && now.Sub(s.lastArrival) >= cfg.RestartIdle
+}
+
+func (s *sender) observe(ev *Event, h Header, now time.Time, cfg *Config) {
+	*ev = Event{Header: h}
+	s.received++
+	restarted := false
+	if s.hasHighest && h.Seq <= s.highest && s.isRestart(h, now, cfg) {
+		s.expectedBase += s.highest + 1
+		s.restarts++
+		s.hasHighest, s.arrivals, s.advLen, s.advHead, s.advWrapped = false, 0, 0, 0, false
+		s.hasTransit = false
+		restarted = true
+	}
+	s.lastArrival = now
+	s.arrivals++
+	switch {
+	case !s.hasHighest:
+		clear(s.bits)
+		s.advanceTo(h)
+		s.unique++
+		ev.Kind = InOrder
+		if h.Seq > 0 {
+			ev.Kind, ev.MissingFrom, ev.Missing = Gap, 0, h.Seq
+		}
+		if restarted {
+			ev.Kind = Restart
+		}
+	case h.Seq > s.highest:
+		ev.Kind = InOrder
+		if h.Seq > s.highest+1 {
+			ev.Kind, ev.MissingFrom, ev.Missing = Gap, s.highest+1, h.Seq-s.highest-1
+		}
+		s.advanceTo(h)
+		s.unique++
+	case s.highest-h.Seq >= s.window:
+		ev.Kind = Stale
+		s.stale++
+		s.unique++
+	default:
+		w, m := s.bit(h.Seq)
+		if s.bits[w]&m != 0 {
+			ev.Kind = Duplicate
+			s.duplicates++
+			return // duplicates do not feed the jitter estimate
+		}
+		s.bits[w] |= m
+		s.unique++
+		s.reordered++
+		ev.Kind = Late
+		ev.Extent, ev.ExtentCapped = s.extent(h.Seq)
+		s.maxExtent = max(s.maxExtent, ev.Extent)
+	}
+	s.updateJitter(h, now)
+}
+
+// advanceTo makes h.Seq the highest: the window slides up, clearing the
+// bits of the seqs skipped, and the arrival is remembered for extents.
+func (s *sender) advanceTo(h Header) {
+	if s.hasHighest {
+		if h.Seq-s.highest >= s.window {
+			clear(s.bits)
+		} else {
+			for q := s.highest + 1; q < h.Seq; q++ {
+				w, m := s.bit(q)
+				s.bits[w] &^= m
+			}
+		}
+	}
+	w, m := s.bit(h.Seq)
+	s.bits[w] |= m
+	s.highest, s.highestSent, s.hasHighest = h.Seq, h.Sent, true
+	// remember (seq, arrival index) in the ring
+	pos := (s.advHead + s.advLen) % len(s.adv)
+	s.adv[pos] = advance{seq: h.Seq, idx: s.arrivals}
+	if s.advLen < len(s.adv) {
+		s.advLen++
+	} else {
+		s.advHead = (s.advHead + 1) % len(s.adv)
+		s.advWrapped = true
+	}
+}
+
+// extent returns the RFC 4737 reordering extent of a late seq q arriving
+// now (arrival s.arrivals): the distance to the earliest arrival with a
+// larger seq. That arrival always raised highest (every arrival before it
+// had a smaller seq), so it is in the ring, unless the ring has moved past
+// it, in which case the result is a lower bound.
+func (s *sender) extent(q uint64) (uint64, bool) {
+	at := func(i int) advance { return s.adv[(s.advHead+i)%len(s.adv)] }
+	// entries are in increasing seq order: binary search the first > q
+	lo, hi := 0, s.advLen
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if at(mid).seq > q {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo == s.advLen { // cannot happen for q < highest; be safe
+		return 0, true
+	}
+	capped := lo == 0 && s.advWrapped
+	return s.arrivals - at(lo).idx, capped
+}
+
+// updateJitter applies RFC 3550 A.8: D is the change in transit time
+// (arrival minus send time) between consecutive arrivals, J += (|D|-J)/16.
+// Datagrams without a send time are skipped.
+func (s *sender) updateJitter(h Header, now time.Time) {
+	if h.Sent == 0 {
+		return
+	}
+	transit := now.UnixNano() - h.Sent
+	if s.hasTransit {
+		d := float64(transit - s.lastTransit)
+		if d < 0 {
+			d = -d
+		}
+		s.jitter += (d - s.jitter) / 16
+	}
+	s.lastTransit, s.hasTransit = transit, true
+}
+
+// lruList is an intrusive doubly linked list, most recently seen first.
+type lruList struct {
+	head, tail *sender
+	n          int
+}
+
+func (l *lruList) pushFront(s *sender) {
+	s.list, s.prev, s.next = l, nil, l.head
+	if l.head != nil {
+		l.head.prev = s
+	}
+	l.head = s
+	if l.tail == nil {
+		l.tail = s
+	}
+	l.n++
+}
+
+func (l *lruList) remove(s *sender) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		l.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		l.tail = s.prev
+	}
+	s.prev, s.next, s.list = nil, nil, nil
+	l.n--
+}
+
+func (l *lruList) moveToFront(s *sender) {
+	if l.head == s {
+		return
+	}
+	l.remove(s)
+	l.pushFront(s)
+}
