@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -103,7 +105,8 @@ func runListen(c *cli.Context) error {
 	}
 	defer conn.Close()
 	stderr := c.App.ErrWriter
-	l := &listener{opts: o, conn: conn, out: c.App.Writer, errw: stderr, senders: newAddrSet(maxSendersCounted)}
+	bw := bufio.NewWriterSize(c.App.Writer, 64<<10)
+	l := &listener{opts: o, conn: conn, out: bw, bw: bw, errw: stderr, senders: newAddrSet(maxSendersCounted)}
 	if o.rcvbuf > 0 {
 		got, _, err := dgram.SetBuffers(conn, o.rcvbuf, 0)
 		if err != nil {
@@ -116,7 +119,7 @@ func runListen(c *cli.Context) error {
 		l.tracker = seq.NewTracker(seq.Config{})
 	}
 	if o.json {
-		l.js = newJSONWriter(c.App.Writer)
+		l.js = newJSONWriter(bw)
 	}
 	what := ""
 	if o.seq {
@@ -131,6 +134,9 @@ func runListen(c *cli.Context) error {
 	if err := l.summary(); err != nil && runErr == nil {
 		runErr = err
 	}
+	if err := bw.Flush(); err != nil && runErr == nil {
+		runErr = err
+	}
 	return runErr
 }
 
@@ -142,9 +148,13 @@ type listener struct {
 	tracker *seq.Tracker
 	ev      seq.Event
 	out     io.Writer
+	bw      *bufio.Writer // out, flushed at most every flushEvery during bursts
 	errw    io.Writer
 	js      *jsonWriter
 	rcvbuf  int
+
+	lastFlush time.Time
+	line      []byte // the line being formatted, reused
 
 	datagrams, bytes, echoed, echoErrs, truncated uint64
 	senders                                       *addrSet
@@ -167,14 +177,37 @@ func readDeadline(timeout time.Duration) time.Time {
 	return time.Now().Add(timeout)
 }
 
+// flushEvery bounds how long output waits in the buffer during a burst of
+// datagrams. A datagram that comes alone is printed at once; in a burst,
+// lines are written in batches, so printing does not limit the receive
+// rate.
+const flushEvery = 20 * time.Millisecond
+
+func (l *listener) flush(now time.Time) error {
+	l.lastFlush = now
+	return l.bw.Flush()
+}
+
 func (l *listener) loop(ctx context.Context) error {
 	stop := wakeOnDone(ctx, l.conn)
 	defer stop()
 	l.reader = dgram.NewReader(l.conn, 0)
+	idle := readDeadline(l.opts.timeout) // --timeout: from the start, then from each datagram
 	for l.opts.count == 0 || l.datagrams < l.opts.count {
+		deadline := idle
+		if l.bw.Buffered() > 0 {
+			flushAt := l.lastFlush.Add(flushEvery)
+			if now := time.Now(); !now.Before(flushAt) {
+				if err := l.flush(now); err != nil {
+					return err
+				}
+			} else if deadline.IsZero() || flushAt.Before(deadline) {
+				deadline = flushAt
+			}
+		}
 		// Set the deadline before checking ctx: if the context ends after
 		// the check, its past deadline overrides this one.
-		if err := l.conn.SetReadDeadline(readDeadline(l.opts.timeout)); err != nil {
+		if err := l.conn.SetReadDeadline(deadline); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -185,16 +218,26 @@ func (l *listener) loop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil // interrupted: end with the summary
 			}
-			if errors.Is(err, dgram.ErrTimeout) {
-				if l.opts.count > 0 {
-					return fmt.Errorf("no datagram for %v: received %d of the %d datagrams --count asked for", l.opts.timeout, l.datagrams, l.opts.count)
-				}
-				return nil
+			if !errors.Is(err, dgram.ErrTimeout) {
+				return err
 			}
+			if now := time.Now(); idle.IsZero() || now.Before(idle) {
+				if err := l.flush(now); err != nil { // the flush deadline
+					return err
+				}
+				continue
+			}
+			if l.opts.count > 0 {
+				return fmt.Errorf("no datagram for %v: received %d of the %d datagrams --count asked for", l.opts.timeout, l.datagrams, l.opts.count)
+			}
+			return nil
+		}
+		now := time.Now()
+		if err := l.handle(d, now); err != nil {
 			return err
 		}
-		if err := l.handle(d, time.Now()); err != nil {
-			return err
+		if l.opts.timeout > 0 {
+			idle = now.Add(l.opts.timeout)
 		}
 	}
 	return nil
@@ -234,106 +277,139 @@ func (l *listener) echo(d dgram.Datagram) {
 	l.echoed++
 }
 
-// datagramJSON is listen --json's per-datagram object.
-type datagramJSON struct {
-	Type      string `json:"type"`
-	From      string `json:"from"`
-	Bytes     int    `json:"bytes"`
-	Truncated bool   `json:"truncated,omitempty"`
-	payloadJSON
-}
-
 func (l *listener) print(d dgram.Datagram) error {
+	b := l.line[:0]
 	if l.js != nil {
-		return l.js.write(datagramJSON{Type: "datagram", From: d.From.String(), Bytes: len(d.Data),
-			Truncated: d.Truncated, payloadJSON: newPayloadJSON(d.Data)})
-	}
-	trunc := ""
-	if d.Truncated {
-		trunc = ", truncated"
-	}
-	var err error
-	if l.opts.hex {
-		_, err = fmt.Fprintf(l.out, "%s (%s%s):\n%s", d.From, plural(uint64(len(d.Data)), "byte"), trunc, hexDump(d.Data, "  "))
+		b = append(b, `{"type":"datagram","from":"`...)
+		b = d.From.AppendTo(b)
+		b = append(b, `","bytes":`...)
+		b = strconv.AppendInt(b, int64(len(d.Data)), 10)
+		if d.Truncated {
+			b = append(b, `,"truncated":true`...)
+		}
+		b = append(b, ',')
+		b = appendJSONPayload(b, d.Data)
+		b = append(b, "}\n"...)
 	} else {
-		_, err = fmt.Fprintf(l.out, "%s (%s%s): %s\n", d.From, plural(uint64(len(d.Data)), "byte"), trunc, showPayload(d.Data))
+		b = d.From.AppendTo(b)
+		b = append(b, " ("...)
+		b = appendCount(b, len(d.Data), "byte")
+		if d.Truncated {
+			b = append(b, ", truncated"...)
+		}
+		b = append(b, "):"...)
+		if l.opts.hex {
+			b = append(b, '\n')
+			b = append(b, hexDump(d.Data, "  ")...)
+		} else {
+			b = append(b, ' ')
+			b = appendShown(b, d.Data)
+			b = append(b, '\n')
+		}
 	}
+	l.line = b
+	_, err := l.out.Write(b)
 	return err
-}
-
-// seqDatagramJSON is listen --seq --json's per-datagram object.
-type seqDatagramJSON struct {
-	Type         string   `json:"type"`
-	From         string   `json:"from"`
-	Seq          *uint64  `json:"seq,omitempty"`
-	Bytes        int      `json:"bytes"`
-	Event        string   `json:"event"`
-	Missing      []uint64 `json:"missing,omitempty"`
-	MissingCount uint64   `json:"missing_count,omitempty"`
-	Extent       *uint64  `json:"extent,omitempty"`
-	ExtentCapped bool     `json:"extent_is_lower_bound,omitempty"`
-	Cause        string   `json:"cause,omitempty"`
-	Truncated    bool     `json:"truncated,omitempty"`
-	payloadJSON
 }
 
 // maxMissingListed caps the seq numbers listed for one gap.
 const maxMissingListed = 100
 
 func (l *listener) printSeq(d dgram.Datagram, ev *seq.Event) error {
+	b := l.line[:0]
 	if l.js != nil {
-		o := seqDatagramJSON{Type: "datagram", From: d.From.String(), Bytes: len(d.Data), Event: ev.Kind.String(),
-			Truncated: d.Truncated, payloadJSON: newPayloadJSON(ev.Payload)}
-		if ev.Kind == seq.Malformed {
-			o.Cause = ev.Cause()
-		} else {
-			q := ev.Header.Seq
-			o.Seq = &q
+		b = append(b, `{"type":"datagram","from":"`...)
+		b = d.From.AppendTo(b)
+		b = append(b, '"')
+		if ev.Kind != seq.Malformed {
+			b = append(b, `,"seq":`...)
+			b = strconv.AppendUint(b, ev.Header.Seq, 10)
 		}
+		b = append(b, `,"bytes":`...)
+		b = strconv.AppendInt(b, int64(len(d.Data)), 10)
+		b = append(b, `,"event":"`...)
+		b = append(b, ev.Kind.String()...)
+		b = append(b, '"')
 		if ev.Missing > 0 {
-			o.MissingCount = ev.Missing
+			b = append(b, `,"missing":[`...)
 			for i := uint64(0); i < min(ev.Missing, maxMissingListed); i++ {
-				o.Missing = append(o.Missing, ev.MissingFrom+i)
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendUint(b, ev.MissingFrom+i, 10)
 			}
+			b = append(b, `],"missing_count":`...)
+			b = strconv.AppendUint(b, ev.Missing, 10)
 		}
 		if ev.Kind == seq.Late {
-			x := ev.Extent
-			o.Extent, o.ExtentCapped = &x, ev.ExtentCapped
+			b = append(b, `,"extent":`...)
+			b = strconv.AppendUint(b, ev.Extent, 10)
+			if ev.ExtentCapped {
+				b = append(b, `,"extent_is_lower_bound":true`...)
+			}
 		}
-		return l.js.write(o)
+		if ev.Kind == seq.Malformed {
+			b = append(b, `,"cause":"`...)
+			b = append(b, ev.Cause()...)
+			b = append(b, '"')
+		}
+		if d.Truncated {
+			b = append(b, `,"truncated":true`...)
+		}
+		b = append(b, ',')
+		b = appendJSONPayload(b, ev.Payload)
+		b = append(b, "}\n"...)
+		l.line = b
+		_, err := l.out.Write(b)
+		return err
 	}
-	size := plural(uint64(len(d.Data)), "byte")
-	if d.Truncated {
-		size += ", truncated"
+	b = d.From.AppendTo(b)
+	b = append(b, ' ')
+	if ev.Kind != seq.Malformed {
+		b = append(b, '#')
+		b = strconv.AppendUint(b, ev.Header.Seq, 10)
+		b = append(b, ' ')
 	}
-	var what string
 	switch ev.Kind {
 	case seq.Malformed:
-		what = "malformed: " + malformedText(ev)
+		b = append(b, "malformed: "...)
+		b = append(b, malformedText(ev)...)
 	case seq.Gap:
-		what = fmt.Sprintf("#%d gap: %s", ev.Header.Seq, formatMissing(ev.MissingFrom, ev.Missing))
+		b = append(b, "gap: "...)
+		b = appendMissing(b, ev.MissingFrom, ev.Missing)
 	case seq.Late:
-		more := ""
+		b = append(b, "late by "...)
+		b = strconv.AppendUint(b, ev.Extent, 10)
 		if ev.ExtentCapped {
-			more = " or more"
+			b = append(b, " or more"...)
 		}
-		what = fmt.Sprintf("#%d late by %d%s", ev.Header.Seq, ev.Extent, more)
 	case seq.Stale:
-		what = fmt.Sprintf("#%d stale: older than the %d-datagram duplicate window", ev.Header.Seq, l.tracker.Config().Window)
+		b = fmt.Appendf(b, "stale: older than the %d-datagram duplicate window", l.tracker.Config().Window)
 	case seq.Restart:
-		what = fmt.Sprintf("#%d restart: the sender began a new session", ev.Header.Seq)
+		b = append(b, "restart: the sender began a new session"...)
 		if ev.Missing > 0 {
-			what += "; " + formatMissing(ev.MissingFrom, ev.Missing)
+			b = append(b, "; "...)
+			b = appendMissing(b, ev.MissingFrom, ev.Missing)
 		}
 	default:
-		what = fmt.Sprintf("#%d %s", ev.Header.Seq, ev.Kind)
+		b = append(b, ev.Kind.String()...)
 	}
-	var err error
+	b = append(b, " ("...)
+	b = appendCount(b, len(d.Data), "byte")
+	if d.Truncated {
+		b = append(b, ", truncated"...)
+	}
+	b = append(b, "):"...)
 	if l.opts.hex {
-		_, err = fmt.Fprintf(l.out, "%s %s (%s):\n%s", d.From, what, size, hexDump(ev.Payload, "  "))
+		b = append(b, '\n')
+		b = append(b, hexDump(ev.Payload, "  ")...)
 	} else {
-		_, err = fmt.Fprintf(l.out, "%s %s (%s): %s\n", d.From, what, size, showPayload(ev.Payload))
+		b = append(b, ' ')
+		b = appendShown(b, ev.Payload)
+		b = append(b, '\n')
 	}
+	l.line = b
+	_, err := l.out.Write(b)
 	return err
 }
 
@@ -351,22 +427,18 @@ func malformedText(ev *seq.Event) string {
 	return ev.Cause()
 }
 
-// formatMissing lists a gap's missing seqs: "5 6 missing", or a range.
-func formatMissing(from, n uint64) string {
-	if n == 1 {
-		return fmt.Sprintf("%d missing", from)
+// appendMissing lists a gap's missing seqs: "5 6 missing", or a range.
+func appendMissing(b []byte, from, n uint64) []byte {
+	if n > 10 {
+		return fmt.Appendf(b, "%d-%d missing (%d datagrams)", from, from+n-1, n)
 	}
-	if n <= 10 {
-		s := ""
-		for i := uint64(0); i < n; i++ {
-			if i > 0 {
-				s += " "
-			}
-			s += fmt.Sprint(from + i)
+	for i := uint64(0); i < n; i++ {
+		if i > 0 {
+			b = append(b, ' ')
 		}
-		return s + " missing"
+		b = strconv.AppendUint(b, from+i, 10)
 	}
-	return fmt.Sprintf("%d-%d missing (%d datagrams)", from, from+n-1, n)
+	return append(b, " missing"...)
 }
 
 // listenSummaryJSON is listen --json's closing object. It describes the

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -20,22 +19,6 @@ func showPayload(b []byte) string {
 		return string(b)
 	}
 	return strconv.Quote(string(b))
-}
-
-func isPlainText(b []byte) bool {
-	if !utf8.Valid(b) {
-		return false
-	}
-	if len(b) > 0 && (b[0] == '"' || b[0] == ' ' || b[len(b)-1] == ' ') {
-		// leading quotes or edge spaces would read ambiguously
-		return false
-	}
-	for _, r := range string(b) {
-		if r != ' ' && !unicode.IsGraphic(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // hexDump formats b like `hexdump -C`, each line indented.

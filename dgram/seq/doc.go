@@ -69,12 +69,17 @@
 //
 // # Restarts
 //
-// A sender that restarts begins again at seq 0, which would otherwise
-// read as a flood of duplicates and late arrivals. A datagram starts a new
-// session when its seq is not above the highest seen but its send time is
-// later than that of the highest one: the sender's counter went back. For
-// peers that send 0 as the send time, seq 0 after Config.RestartIdle
-// (default 2s) of silence does the same. The sender's counters carry on
-// across sessions (expected adds up each session's highest+1), and
-// Stats.Restarts counts the sessions after the first.
+// A sender that restarts begins again at seq 0, which would otherwise read
+// as a run of duplicates or stale arrivals. A datagram starts a new session
+// when its seq is not above the highest seen, it comes after at least
+// Config.RestartIdle (default 1s) of silence from that sender, and it was
+// not sent before the datagram that set the highest (when both carry a
+// send time; a straggler from the old session was). Without the pause it
+// is reordering or duplication, whatever its send time: a peer that
+// reorders on purpose stamps each datagram when it sends it. A sender that
+// restarts with no pause on the same port is therefore not recognised; a
+// restarted process normally gets a new port, and so counts as a new
+// sender anyway. The sender's counters carry on across sessions (expected
+// adds up each session's highest+1), and Stats.Restarts counts the
+// sessions after the first.
 package seq

@@ -85,8 +85,8 @@ type Config struct {
 	// datagrams live in a separate table of MaxSenders/4 (at least 16),
 	// so a flood of garbage cannot evict real senders.
 	MaxSenders int
-	// RestartIdle is the silence after which seq 0 from a sender that does
-	// not fill in the send time starts a new session (default 2s).
+	// RestartIdle is the silence after which a seq that does not advance
+	// starts a new session (default 1s); see the package doc.
 	RestartIdle time.Duration
 }
 
@@ -94,7 +94,7 @@ type Config struct {
 const (
 	DefaultWindow      = 2048
 	DefaultMaxSenders  = 4096
-	DefaultRestartIdle = 2 * time.Second
+	DefaultRestartIdle = time.Second
 	maxWindow          = 1 << 20
 	// extentRing is how many in-order or gap arrivals each sender
 	// remembers to measure reordering extents; older ones give a lower bound.
@@ -287,7 +287,7 @@ type sender struct {
 	lastArrival         time.Time // last valid datagram
 
 	received, unique, duplicates, reordered, stale, malformed, restarts, maxExtent uint64
-	expectedBase                                                                  uint64
+	expectedBase                                                                   uint64
 
 	// session state
 	hasHighest  bool
@@ -339,14 +339,16 @@ func (s *sender) bit(q uint64) (word int, mask uint64) {
 }
 
 // isRestart reports whether h, with a seq not above highest, begins a new
-// session: it was sent after the datagram that set highest (the sender's
-// counter went back), or, for senders that leave the send time 0, it is
-// seq 0 after cfg.RestartIdle of silence.
+// session: it comes after at least cfg.RestartIdle of silence, and it was
+// not sent before the datagram that set highest (when both carry a send
+// time). Without the pause it is reordering or duplication, whatever its
+// send time says: peers that reorder on purpose stamp each datagram when
+// they send it.
 func (s *sender) isRestart(h Header, now time.Time, cfg *Config) bool {
-	if h.Sent != 0 && s.highestSent != 0 {
-		return h.Sent > s.highestSent
+	if now.Sub(s.lastArrival) < cfg.RestartIdle {
+		return false
 	}
-	return h.Seq == 0 && now.Sub(s.lastArrival) >= cfg.RestartIdle
+	return h.Sent == 0 || s.highestSent == 0 || h.Sent > s.highestSent
 }
 
 func (s *sender) observe(ev *Event, h Header, now time.Time, cfg *Config) {

@@ -96,14 +96,24 @@ func TestTrackerSequences(t *testing.T) {
 			{seq: 1, kind: Late, extra: "extent=1"}, {seq: 1, kind: Duplicate},
 		}, "rcv=4 uniq=3 exp=3 lost=0 dup=1 reord=1 stale=0 restarts=0 maxext=1"},
 
-		{"restart: the counter went back, sent later", Config{}, true, []step{
+		{"restart: the counter went back after a pause", Config{}, true, []step{
 			{seq: 0, kind: InOrder, sentMs: 0}, {seq: 1, kind: InOrder, sentMs: 10}, {seq: 2, kind: InOrder, sentMs: 20},
-			{seq: 0, kind: Restart, sentMs: 500}, {seq: 1, kind: InOrder, sentMs: 510},
+			{seq: 0, kind: Restart, sentMs: 1500}, {seq: 1, kind: InOrder, sentMs: 1510},
 		}, "rcv=5 uniq=5 exp=5 lost=0 dup=0 reord=0 stale=0 restarts=1 maxext=0"},
 
-		{"a late datagram is not a restart", Config{}, true, []step{
+		{"restart after a pause whose seq 0 was lost", Config{}, true, []step{
+			{seq: 0, kind: InOrder, sentMs: 0}, {seq: 1, kind: InOrder, sentMs: 10}, {seq: 2, kind: InOrder, sentMs: 20},
+			{seq: 1, kind: Restart, extra: "missing=0-0", sentMs: 1500},
+		}, "rcv=4 uniq=4 exp=5 lost=1 dup=0 reord=0 stale=0 restarts=1 maxext=0"},
+
+		{"reordered on purpose with fresh send times: no restart", Config{}, true, []step{
+			{seq: 0, kind: InOrder, sentMs: 0}, {seq: 1, kind: InOrder, sentMs: 1}, {seq: 3, kind: Gap, extra: "missing=2-2", sentMs: 2},
+			{seq: 2, kind: Late, extra: "extent=1", sentMs: 3}, {seq: 3, kind: Duplicate, sentMs: 4},
+		}, "rcv=5 uniq=4 exp=4 lost=0 dup=1 reord=1 stale=0 restarts=0 maxext=1"},
+
+		{"a straggler after a pause is not a restart", Config{}, true, []step{
 			{seq: 0, kind: InOrder, sentMs: 0}, {seq: 2, kind: Gap, extra: "missing=1-1", sentMs: 20},
-			{seq: 1, kind: Late, extra: "extent=1", sentMs: 10, atMs: 30},
+			{seq: 1, kind: Late, extra: "extent=1", sentMs: 10, atMs: 5000},
 		}, "rcv=3 uniq=3 exp=3 lost=0 dup=0 reord=1 stale=0 restarts=0 maxext=1"},
 
 		{"restart without send times: seq 0 after a pause", Config{RestartIdle: 2 * time.Second}, true, []step{
@@ -246,7 +256,9 @@ func TestTrackerMalformed(t *testing.T) {
 
 func TestTrackerSenderTableBound(t *testing.T) {
 	tr := NewTracker(Config{MaxSenders: 4})
-	addr := func(i int) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(3000+i)) }
+	addr := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(3000+i))
+	}
 	for i := range 4 {
 		tr.Observe(addr(i), datagram(0, 0), t0)
 	}
