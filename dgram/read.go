@@ -3,7 +3,6 @@ package dgram
 import (
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 )
 
@@ -68,7 +67,7 @@ func (r *Reader) Read() (Datagram, error) {
 		r.drops = d
 	}
 	d := Datagram{Data: r.buf[:n], From: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())}
-	if flags&syscall.MSG_TRUNC != 0 {
+	if flags&msgTrunc != 0 {
 		d.Truncated = true
 		r.truncated++
 	}

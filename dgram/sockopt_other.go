@@ -27,6 +27,3 @@ func SetBuffers(c *net.UDPConn, rcv, snd int) (gotRcv, gotSnd int, err error) {
 	}
 	return rcv, snd, nil
 }
-
-// KernelDrops is only available on Linux.
-func KernelDrops(c *net.UDPConn) (uint64, bool) { return 0, false }

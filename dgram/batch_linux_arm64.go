@@ -1,0 +1,6 @@
+package dgram
+
+const (
+	sysRecvmmsg = 243
+	sysSendmmsg = 269
+)

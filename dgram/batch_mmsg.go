@@ -1,0 +1,182 @@
+//go:build linux && (amd64 || arm64)
+
+package dgram
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+)
+
+// mmsghdr is struct mmsghdr on 64-bit Linux.
+type mmsghdr struct {
+	hdr syscall.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// batchSys holds what recvmmsg/sendmmsg need, allocated once.
+type batchSys struct {
+	family int // AF_INET or AF_INET6: how destinations are encoded
+	hdrs   []mmsghdr
+	iovs   []syscall.Iovec
+	names  []syscall.RawSockaddrInet6 // large enough for either family
+	rc     syscall.RawConn
+
+	// state of the call in progress, read by the callbacks below, which
+	// are bound once so that no closure is allocated per call
+	n      int
+	flags  int
+	errno  syscall.Errno
+	readF  func(fd uintptr) bool
+	writeF func(fd uintptr) bool
+}
+
+func (s *batchSys) init(c *net.UDPConn, size int) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	s.rc = rc
+	s.family = syscall.AF_INET6
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		s.family, ferr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_DOMAIN)
+	}); err != nil {
+		return err
+	}
+	if ferr != nil {
+		return ferr
+	}
+	s.hdrs = make([]mmsghdr, size)
+	s.iovs = make([]syscall.Iovec, size)
+	s.names = make([]syscall.RawSockaddrInet6, size)
+	s.readF = s.doRead
+	s.writeF = s.doWrite
+	return nil
+}
+
+func (s *batchSys) doRead(fd uintptr) bool {
+	r, _, e := syscall.Syscall6(sysRecvmmsg, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
+		uintptr(s.flags), 0, 0)
+	if e == syscall.EAGAIN || e == syscall.EINTR {
+		return false // wait in the poller for the socket to be readable
+	}
+	s.n, s.errno = int(r), e
+	return true
+}
+
+func (s *batchSys) doWrite(fd uintptr) bool {
+	r, _, e := syscall.Syscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
+		uintptr(s.flags), 0, 0)
+	if e == syscall.EAGAIN || e == syscall.EINTR {
+		return false
+	}
+	s.n, s.errno = int(r), e
+	return true
+}
+
+func (s *batchSys) read(c *net.UDPConn, ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	for i := range ms {
+		h := &s.hdrs[i]
+		iov := &s.iovs[i]
+		buf := ms[i].Buf
+		if len(buf) > 0 {
+			iov.Base = &buf[0]
+		} else {
+			iov.Base = nil
+		}
+		iov.SetLen(len(buf))
+		h.hdr = syscall.Msghdr{
+			Name:    (*byte)(unsafe.Pointer(&s.names[i])),
+			Namelen: uint32(syscall.SizeofSockaddrInet6),
+			Iov:     iov,
+		}
+		h.hdr.Iovlen = 1
+		h.len = 0
+	}
+	s.n, s.flags, s.errno = len(ms), 0, 0
+	if err := s.rc.Read(s.readF); err != nil {
+		return 0, err
+	}
+	if s.errno != 0 {
+		return 0, &net.OpError{Op: "read", Net: "udp", Err: syscall.Errno(s.errno)}
+	}
+	n := s.n
+	for i := 0; i < n; i++ {
+		h := &s.hdrs[i]
+		m := &ms[i]
+		m.N = min(int(h.len), len(m.Buf))
+		m.Truncated = h.hdr.Flags&syscall.MSG_TRUNC != 0
+		m.Addr = decodeSockaddr(&s.names[i])
+	}
+	return n, nil
+}
+
+func (s *batchSys) write(c *net.UDPConn, ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	for i := range ms {
+		h := &s.hdrs[i]
+		iov := &s.iovs[i]
+		buf := ms[i].Buf
+		if len(buf) > 0 {
+			iov.Base = &buf[0]
+		} else {
+			iov.Base = nil
+		}
+		iov.SetLen(len(buf))
+		h.hdr = syscall.Msghdr{Iov: iov}
+		h.hdr.Iovlen = 1
+		if ms[i].Addr.IsValid() {
+			h.hdr.Name = (*byte)(unsafe.Pointer(&s.names[i]))
+			h.hdr.Namelen = encodeSockaddr(&s.names[i], ms[i].Addr, s.family)
+		}
+		h.len = 0
+	}
+	s.n, s.flags, s.errno = len(ms), 0, 0
+	if err := s.rc.Write(s.writeF); err != nil {
+		return 0, err
+	}
+	if s.errno != 0 {
+		return 0, &net.OpError{Op: "write", Net: "udp", Err: syscall.Errno(s.errno)}
+	}
+	return s.n, nil
+}
+
+// decodeSockaddr reads an AF_INET or AF_INET6 address (IPv4-mapped ones
+// as IPv4).
+func decodeSockaddr(sa *syscall.RawSockaddrInet6) netip.AddrPort {
+	raw := (*[syscall.SizeofSockaddrInet6]byte)(unsafe.Pointer(sa))
+	port := binary.BigEndian.Uint16(raw[2:4])
+	switch sa.Family {
+	case syscall.AF_INET:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(raw[4:8])), port)
+	case syscall.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
+	}
+	return netip.AddrPort{}
+}
+
+// encodeSockaddr writes ap for a socket of the given family (IPv4
+// destinations of an IPv6 socket become IPv4-mapped) and returns its length.
+func encodeSockaddr(sa *syscall.RawSockaddrInet6, ap netip.AddrPort, family int) uint32 {
+	raw := (*[syscall.SizeofSockaddrInet6]byte)(unsafe.Pointer(sa))
+	*sa = syscall.RawSockaddrInet6{}
+	binary.BigEndian.PutUint16(raw[2:4], ap.Port())
+	if family == syscall.AF_INET {
+		sa.Family = syscall.AF_INET
+		a4 := ap.Addr().Unmap().As4()
+		copy(raw[4:8], a4[:])
+		return syscall.SizeofSockaddrInet4
+	}
+	sa.Family = syscall.AF_INET6
+	sa.Addr = ap.Addr().As16()
+	return syscall.SizeofSockaddrInet6
+}

@@ -1,0 +1,41 @@
+//go:build !(linux && (amd64 || arm64))
+
+package dgram
+
+import (
+	"net"
+	"net/netip"
+)
+
+// batchSys falls back to one system call per datagram.
+type batchSys struct{}
+
+func (s *batchSys) init(c *net.UDPConn, size int) error { return nil }
+
+func (s *batchSys) read(c *net.UDPConn, ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	n, _, flags, addr, err := c.ReadMsgUDPAddrPort(ms[0].Buf, nil)
+	if err != nil {
+		return 0, err
+	}
+	ms[0].N, ms[0].Addr = n, netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	ms[0].Truncated = flags&msgTrunc != 0
+	return 1, nil
+}
+
+func (s *batchSys) write(c *net.UDPConn, ms []Message) (int, error) {
+	for i, m := range ms {
+		var err error
+		if m.Addr.IsValid() {
+			_, err = c.WriteToUDPAddrPort(m.Buf, m.Addr)
+		} else {
+			_, err = c.Write(m.Buf)
+		}
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
