@@ -18,6 +18,23 @@ type Message struct {
 	// Truncated reports, after a read, that the datagram was larger than
 	// Buf (MSG_TRUNC) and only its first len(Buf) bytes were kept.
 	Truncated bool
+	// Segment is the segment size of a coalesced buffer (UDP GSO/GRO):
+	// Buf[:N] (read) or Buf (write) then holds several datagrams, each
+	// Segment bytes long except the last, which may be shorter. After a
+	// read it is set only on a socket with EnableGRO, for a buffer the
+	// kernel coalesced (0 otherwise: one datagram). For a write, a Segment
+	// smaller than len(Buf) asks the kernel to cut Buf into datagrams
+	// (UDP_SEGMENT); at most MaxSegments of them, all to the same Addr.
+	Segment int
+}
+
+// Datagrams returns how many datagrams a message holds: one, or for a
+// coalesced buffer, len/Segment rounded up.
+func (m *Message) Datagrams(n int) int {
+	if m.Segment <= 0 || n <= m.Segment {
+		return 1
+	}
+	return (n + m.Segment - 1) / m.Segment
 }
 
 // DefaultBatch is the number of messages a Batch moves per system call

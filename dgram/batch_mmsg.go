@@ -23,6 +23,7 @@ type batchSys struct {
 	hdrs   []mmsghdr
 	iovs   []syscall.Iovec
 	names  []syscall.RawSockaddrInet6 // large enough for either family
+	oobs   []byte                     // oobSize control-message bytes per message
 	rc     syscall.RawConn
 
 	// state of the call in progress, read by the callbacks below, which
@@ -53,13 +54,23 @@ func (s *batchSys) init(c *net.UDPConn, size int) error {
 	s.hdrs = make([]mmsghdr, size)
 	s.iovs = make([]syscall.Iovec, size)
 	s.names = make([]syscall.RawSockaddrInet6, size)
+	s.oobs = make([]byte, size*batchOOB)
 	s.readF = s.doRead
 	s.writeF = s.doWrite
 	return nil
 }
 
+// batchOOB is the control-message room of each message: a UDP_GRO or
+// UDP_SEGMENT value.
+var batchOOB = syscall.CmsgSpace(4)
+
+// The calls are made with RawSyscall6: the socket is non-blocking, so
+// recvmmsg and sendmmsg never block (EAGAIN sends the goroutine to the
+// poller instead), and skipping the scheduler's syscall bookkeeping saves
+// a thread handoff on every long batch.
+
 func (s *batchSys) doRead(fd uintptr) bool {
-	r, _, e := syscall.Syscall6(sysRecvmmsg, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
+	r, _, e := syscall.RawSyscall6(sysRecvmmsg, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
 		uintptr(s.flags), 0, 0)
 	if e == syscall.EAGAIN || e == syscall.EINTR {
 		return false // wait in the poller for the socket to be readable
@@ -69,7 +80,7 @@ func (s *batchSys) doRead(fd uintptr) bool {
 }
 
 func (s *batchSys) doWrite(fd uintptr) bool {
-	r, _, e := syscall.Syscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
+	r, _, e := syscall.RawSyscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
 		uintptr(s.flags), 0, 0)
 	if e == syscall.EAGAIN || e == syscall.EINTR {
 		return false
@@ -96,8 +107,10 @@ func (s *batchSys) read(c *net.UDPConn, ms []Message) (int, error) {
 			Name:    (*byte)(unsafe.Pointer(&s.names[i])),
 			Namelen: uint32(syscall.SizeofSockaddrInet6),
 			Iov:     iov,
+			Control: &s.oobs[i*batchOOB],
 		}
 		h.hdr.Iovlen = 1
+		h.hdr.SetControllen(batchOOB)
 		h.len = 0
 	}
 	s.n, s.flags, s.errno = len(ms), 0, 0
@@ -114,6 +127,10 @@ func (s *batchSys) read(c *net.UDPConn, ms []Message) (int, error) {
 		m.N = min(int(h.len), len(m.Buf))
 		m.Truncated = h.hdr.Flags&syscall.MSG_TRUNC != 0
 		m.Addr = decodeSockaddr(&s.names[i])
+		m.Segment = 0
+		if h.hdr.Controllen > 0 {
+			m.Segment = parseGRO(s.oobs[i*batchOOB : i*batchOOB+int(h.hdr.Controllen)])
+		}
 	}
 	return n, nil
 }
@@ -137,6 +154,12 @@ func (s *batchSys) write(c *net.UDPConn, ms []Message) (int, error) {
 		if ms[i].Addr.IsValid() {
 			h.hdr.Name = (*byte)(unsafe.Pointer(&s.names[i]))
 			h.hdr.Namelen = encodeSockaddr(&s.names[i], ms[i].Addr, s.family)
+		}
+		if seg := ms[i].Segment; seg > 0 && seg < len(buf) {
+			oob := s.oobs[i*batchOOB : (i+1)*batchOOB]
+			putSegment(oob, seg)
+			h.hdr.Control = &oob[0]
+			h.hdr.SetControllen(syscall.CmsgSpace(2))
 		}
 		h.len = 0
 	}
@@ -179,4 +202,32 @@ func encodeSockaddr(sa *syscall.RawSockaddrInet6, ap netip.AddrPort, family int)
 	sa.Family = syscall.AF_INET6
 	sa.Addr = ap.Addr().As16()
 	return syscall.SizeofSockaddrInet6
+}
+
+// parseGRO returns the segment size of a UDP_GRO control message in oob,
+// or 0.
+func parseGRO(oob []byte) int {
+	it := cmsgIter{oob}
+	for {
+		level, typ, data, ok := it.next()
+		if !ok {
+			return 0
+		}
+		if level == solUDP && typ == udpGRO {
+			switch {
+			case len(data) >= 4:
+				return int(binary.NativeEndian.Uint32(data))
+			case len(data) >= 2:
+				return int(binary.NativeEndian.Uint16(data))
+			}
+		}
+	}
+}
+
+// putSegment writes a UDP_SEGMENT control message carrying seg into oob.
+func putSegment(oob []byte, seg int) {
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = solUDP, udpSegment
+	h.SetLen(syscall.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[syscall.SizeofCmsghdr:], uint16(seg))
 }

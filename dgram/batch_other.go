@@ -27,14 +27,25 @@ func (s *batchSys) read(c *net.UDPConn, ms []Message) (int, error) {
 
 func (s *batchSys) write(c *net.UDPConn, ms []Message) (int, error) {
 	for i, m := range ms {
-		var err error
-		if m.Addr.IsValid() {
-			_, err = c.WriteToUDPAddrPort(m.Buf, m.Addr)
-		} else {
-			_, err = c.Write(m.Buf)
+		// without UDP_SEGMENT, a coalesced buffer goes out one segment at a time
+		seg := m.Segment
+		if seg <= 0 || seg >= len(m.Buf) {
+			seg = len(m.Buf)
 		}
-		if err != nil {
-			return i, err
+		for off := 0; off < len(m.Buf) || off == 0; off += max(seg, 1) {
+			b := m.Buf[off:min(off+seg, len(m.Buf))]
+			var err error
+			if m.Addr.IsValid() {
+				_, err = c.WriteToUDPAddrPort(b, m.Addr)
+			} else {
+				_, err = c.Write(b)
+			}
+			if err != nil {
+				return i, err
+			}
+			if seg == 0 {
+				break
+			}
 		}
 	}
 	return len(ms), nil

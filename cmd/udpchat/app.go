@@ -21,6 +21,20 @@ func commands() []*cli.Command {
 		sendCommand(),
 		chatCommand(),
 		pingCommand(),
+		proxyCommand(),
+	}
+}
+
+func init() {
+	// Leave out the defaults that say nothing: "(default: false)" on every
+	// boolean flag, "(default: 0)" where 0 means "not set".
+	orig := cli.FlagStringer
+	cli.FlagStringer = func(f cli.Flag) string {
+		s := orig(f)
+		for _, noise := range []string{" (default: false)", " (default: 0)", " (default: 0s)"} {
+			s = strings.TrimSuffix(s, noise)
+		}
+		return s
 	}
 }
 

@@ -1,0 +1,107 @@
+package dgram
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+)
+
+// Writer queues datagrams and writes them in batches: runs of equal-sized
+// datagrams to one destination are coalesced into UDP GSO buffers when the
+// socket supports it (see GSOSupported), and the buffers, or the single
+// datagrams otherwise, go out through a Batch, many per system call. The
+// datagrams stay separate on the wire; only the system calls are shared.
+//
+// Add copies the datagram, so the caller may reuse its buffer at once.
+// A Writer is not safe for concurrent use.
+type Writer struct {
+	b     *Batch
+	gso   bool
+	msgs  []Message
+	bufs  [][]byte // backing store of each message slot, grown as needed
+	n     int      // slots in use
+	segs  int      // datagrams in the last slot
+	short bool     // the last slot ended with a short datagram: closed
+	queue int      // datagrams queued
+}
+
+// NewWriter returns a Writer on c sending up to batch messages per call
+// (DefaultBatch if batch <= 0), coalescing with GSO when gso is set and
+// the kernel supports it.
+func NewWriter(c *net.UDPConn, batch int, gso bool) (*Writer, error) {
+	b, err := NewBatch(c, batch)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{b: b, gso: gso && GSOSupported(c), msgs: make([]Message, b.Size()), bufs: make([][]byte, b.Size())}, nil
+}
+
+// GSO reports whether the Writer coalesces.
+func (w *Writer) GSO() bool { return w.gso }
+
+// Queued returns the number of datagrams waiting for Flush.
+func (w *Writer) Queued() int { return w.queue }
+
+// Add queues datagram d for dst (the zero AddrPort on a connected
+// socket). When every slot is taken it flushes first, and returns that
+// flush's result: sent and failed datagrams and the error.
+func (w *Writer) Add(d []byte, dst netip.AddrPort) (sent, failed int, err error) {
+	if w.n > 0 && w.gso && len(d) > 0 {
+		m := &w.msgs[w.n-1]
+		seg := m.Segment
+		if seg == 0 {
+			seg = len(m.Buf)
+		}
+		if !w.short && m.Addr == dst && len(d) <= seg && w.segs < MaxSegments && len(m.Buf)+len(d) <= MaxGSOBytes && len(m.Buf) > 0 {
+			m.Buf = append(m.Buf, d...)
+			w.bufs[w.n-1] = m.Buf
+			m.Segment = seg
+			w.segs++
+			w.short = len(d) < seg
+			w.queue++
+			return 0, 0, nil
+		}
+	}
+	if w.n == len(w.msgs) {
+		sent, failed, err = w.Flush()
+	}
+	buf := append(w.bufs[w.n][:0], d...)
+	w.bufs[w.n] = buf
+	w.msgs[w.n] = Message{Buf: buf, Addr: dst}
+	w.n++
+	w.segs, w.short = 1, len(d) == 0
+	w.queue++
+	return sent, failed, err
+}
+
+// Flush writes every queued datagram and returns how many were sent, how
+// many were lost to an error (not retried but once after a refusal, which
+// answers an earlier datagram), and the first error.
+func (w *Writer) Flush() (sent, failed int, err error) {
+	msgs := w.msgs[:w.n]
+	for len(msgs) > 0 {
+		k, werr := w.b.Write(msgs)
+		for _, m := range msgs[:k] {
+			sent += m.Datagrams(len(m.Buf))
+		}
+		msgs = msgs[k:]
+		if werr == nil {
+			break
+		}
+		if err == nil {
+			err = werr
+			if errors.Is(werr, ErrRefused) {
+				continue // the refusal was for an earlier datagram: once more
+			}
+		}
+		for _, m := range msgs {
+			failed += m.Datagrams(len(m.Buf))
+		}
+		break
+	}
+	for i := range w.msgs[:w.n] {
+		w.msgs[i] = Message{}
+	}
+	w.n, w.segs, w.short, w.queue = 0, 0, false, 0
+	return sent, failed, err
+}
