@@ -22,6 +22,7 @@ func commands() []*cli.Command {
 		chatCommand(),
 		pingCommand(),
 		proxyCommand(),
+		demoCommand(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,35 @@ func newJSONWriter(w io.Writer) *jsonWriter {
 // write encodes v as one line; errors (a closed stdout) are returned.
 func (j *jsonWriter) write(v any) error { return j.enc.Encode(v) }
 
+// useColor decides whether output to w may be coloured: only on a
+// terminal, never with NO_COLOR set, and as UDPCHAT_COLOR says
+// (always, never, auto).
+func useColor(w io.Writer) bool {
+	switch strings.ToLower(os.Getenv("UDPCHAT_COLOR")) {
+	case "always", "yes", "1", "true":
+		return true
+	case "never", "no", "0", "false":
+		return false
+	}
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	return isTerminal(w)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	return st.Mode()&os.ModeCharDevice != 0
+}
+
 // plural returns "1 datagram" or "3 datagrams" ("1 reply", "2 replies").
 func plural(n uint64, word string) string {
 	if n == 1 {
@@ -94,8 +124,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // table aligns columns of text: the first column left-aligned, the rest
 // right-aligned.
 type table struct {
-	w    io.Writer
-	rows [][]string
+	w        io.Writer
+	rows     [][]string
+	leftFrom int // columns from this one on are left-aligned (0: none)
 }
 
 func newTable(w io.Writer) *table { return &table{w: w} }
@@ -122,9 +153,12 @@ func (t *table) flush() error {
 		var sb strings.Builder
 		for i, c := range r {
 			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
-			if i == 0 {
+			switch {
+			case i == 0:
 				sb.WriteString(c + pad)
-			} else {
+			case t.leftFrom > 0 && i >= t.leftFrom:
+				sb.WriteString("    " + c + pad)
+			default:
 				sb.WriteString("  " + pad + c)
 			}
 		}

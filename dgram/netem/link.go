@@ -74,15 +74,16 @@ type output interface {
 // schedules their release on a Scheduler. Its timing is computed from the
 // arrival time passed in, so a test can drive it with a virtual clock.
 type Link struct {
-	name  string // "up", "down", "write" or "read", for the log
-	peer  string // the proxy client, for the log
-	model *Model
-	cfg   Config
-	c     *Counters
-	sched *Scheduler
-	out   output
-	log   *Logger
-	pass  bool // nothing to impair or log: forward and count only
+	name     string // "up", "down", "write" or "read", for the log
+	peer     string // the proxy client, for the log
+	model    *Model
+	cfg      Config
+	c        *Counters
+	sched    *Scheduler
+	out      output
+	log      *Logger
+	pass     bool // nothing to impair or log: forward and count only
+	onDecide func(*Decision)
 
 	mu          sync.Mutex
 	lastDelayed time.Time   // without JitterReorders, nothing leaves the delay stage before this
@@ -111,6 +112,9 @@ func (l *Link) decide(size int) Decision {
 	l.c.In.Add(1)
 	l.c.InBytes.Add(uint64(size))
 	l.log.decision(l, &d, "")
+	if l.onDecide != nil {
+		l.onDecide(&d)
+	}
 	if d.Drop {
 		l.c.drop(d.Cause)
 		return d
@@ -153,6 +157,14 @@ func (l *Link) filter(b []byte) int {
 
 func flip(b []byte, bit int) { b[bit/8] ^= 1 << (bit % 8) }
 
+// record logs a decision and reports it to onDecide.
+func (l *Link) record(d *Decision) {
+	l.log.decision(l, d, "")
+	if l.onDecide != nil {
+		l.onDecide(d)
+	}
+}
+
 // push takes a datagram that arrived at now (b is copied), decides its
 // fate and schedules its release for dst.
 func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
@@ -160,7 +172,7 @@ func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
 	l.c.In.Add(1)
 	l.c.InBytes.Add(uint64(len(b)))
 	if d.Drop {
-		l.log.decision(l, &d, "")
+		l.record(&d)
 		l.c.drop(d.Cause)
 		return
 	}
@@ -172,7 +184,7 @@ func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
 	}
 	if int(l.pending.Load())+copies > l.cfg.Limit || int(l.pendBytes.Load())+copies*len(b) > l.cfg.LimitBytes {
 		d.Drop, d.Cause = true, CauseLimit
-		l.log.decision(l, &d, "")
+		l.record(&d)
 		l.c.drop(CauseLimit)
 		return
 	}
@@ -196,7 +208,7 @@ func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
 		l.rateQ = append(l.rateQ[:0], l.rateQ[i:]...)
 		if len(l.rateQ)+copies > l.cfg.Queue {
 			d.Drop, d.Cause = true, CauseQueue
-			l.log.decision(l, &d, "")
+			l.record(&d)
 			l.c.drop(CauseQueue)
 			return
 		}
@@ -212,7 +224,7 @@ func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
 		}
 		release = finishes[0]
 	}
-	l.log.decision(l, &d, "")
+	l.record(&d)
 	if d.Delay > 0 {
 		l.c.Delayed.Add(1)
 	}

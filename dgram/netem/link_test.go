@@ -329,3 +329,30 @@ func TestUntimedFilter(t *testing.T) {
 		t.Error("untimed datagrams went through the scheduler")
 	}
 }
+
+func TestSim(t *testing.T) {
+	s, _ := ParseScript("drop 2; swap 4")
+	var got []uint32
+	var at []time.Duration
+	t0 := time.Unix(0, 0)
+	sim, err := NewSim(Config{Delay: 5 * time.Millisecond, Script: s}, 1, nil, func(b []byte, when time.Time) {
+		got = append(got, binary.BigEndian.Uint32(b))
+		at = append(at, when.Sub(t0))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint32(1); i <= 6; i++ {
+		sim.Send(t0.Add(time.Duration(i)*time.Millisecond), numbered(i))
+	}
+	end := sim.Drain()
+	if fmt.Sprint(got) != "[1 3 5 4 6]" {
+		t.Errorf("released %v, want [1 3 5 4 6]", got)
+	}
+	if fmt.Sprint(at) != "[6ms 8ms 10ms 10ms 11ms]" || end.Sub(t0) != 11*time.Millisecond {
+		t.Errorf("release times %v (end %v), want [6ms 8ms 10ms 10ms 11ms]", at, end.Sub(t0))
+	}
+	if c := sim.Counters(); c.In != 6 || c.Out != 5 || c.DropScript != 1 || c.Reordered != 1 {
+		t.Errorf("counters %+v", c)
+	}
+}
