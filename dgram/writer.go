@@ -23,6 +23,7 @@ type Writer struct {
 	segs  int      // datagrams in the last slot
 	short bool     // the last slot ended with a short datagram: closed
 	queue int      // datagrams queued
+	segs0 int      // most datagrams per GSO buffer
 }
 
 // NewWriter returns a Writer on c sending up to batch messages per call
@@ -33,8 +34,14 @@ func NewWriter(c *net.UDPConn, batch int, gso bool) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{b: b, gso: gso && GSOSupported(c), msgs: make([]Message, b.Size()), bufs: make([][]byte, b.Size())}, nil
+	return &Writer{b: b, gso: gso && GSOSupported(c), msgs: make([]Message, b.Size()), bufs: make([][]byte, b.Size()),
+		segs0: MaxSegments}, nil
 }
+
+// SetMaxSegments bounds how many datagrams one GSO buffer carries (1 to
+// MaxSegments). A receiver whose buffer is full drops a coalesced buffer
+// whole, so a sender that must not lose a burst at once keeps it small.
+func (w *Writer) SetMaxSegments(n int) { w.segs0 = min(max(n, 1), MaxSegments) }
 
 // GSO reports whether the Writer coalesces.
 func (w *Writer) GSO() bool { return w.gso }
@@ -52,7 +59,7 @@ func (w *Writer) Add(d []byte, dst netip.AddrPort) (sent, failed int, err error)
 		if seg == 0 {
 			seg = len(m.Buf)
 		}
-		if !w.short && m.Addr == dst && len(d) <= seg && w.segs < MaxSegments && len(m.Buf)+len(d) <= MaxGSOBytes && len(m.Buf) > 0 {
+		if !w.short && m.Addr == dst && len(d) <= seg && w.segs < w.segs0 && len(m.Buf)+len(d) <= MaxGSOBytes && len(m.Buf) > 0 {
 			m.Buf = append(m.Buf, d...)
 			w.bufs[w.n-1] = m.Buf
 			m.Segment = seg

@@ -242,6 +242,7 @@ func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
 		if d.Swap {
 			it.holding = 1
 		}
+		it.held = true
 		l.held = append(l.held, it)
 		s.add(it, release.Add(l.cfg.ReorderHold))
 	} else {
@@ -268,11 +269,12 @@ func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
 func (l *Link) overtake(release time.Time) {
 	kept := l.held[:0]
 	for _, h := range l.held {
-		if h.index < 0 { // already released by its time limit
+		if h.index < 0 { // already released by its time limit (and orphaned)
 			continue
 		}
 		h.holding--
 		if h.holding <= 0 {
+			h.held = false
 			if release.Before(h.at) {
 				l.sched.move(h, release)
 			}

@@ -16,7 +16,9 @@ type item struct {
 	pool    *[]byte // the pooled buffer buf comes from, if any
 	dst     netip.AddrPort
 	link    *Link
-	holding int // held back: datagrams still to pass it
+	holding int  // held back: datagrams still to pass it
+	held    bool // in its link's list of held datagrams (guarded by the scheduler's lock)
+	orphan  bool // released while still listed as held: left to the GC, not pooled
 }
 
 // Small datagrams are copied into pooled buffers, so a busy link does not
@@ -136,7 +138,11 @@ func (s *Scheduler) release(now time.Time) int {
 	s.mu.Lock()
 	s.due = s.due[:0]
 	for len(s.h) > 0 && !s.h[0].at.After(now) {
-		s.due = append(s.due, heap.Pop(&s.h).(*item))
+		it := heap.Pop(&s.h).(*item)
+		// A link may still list it as held; it will see index -1 and
+		// drop it, so it must not be recycled under it.
+		it.orphan = it.held
+		s.due = append(s.due, it)
 	}
 	due := s.due
 	s.mu.Unlock()
@@ -155,7 +161,9 @@ func (s *Scheduler) release(now time.Time) int {
 	}
 	for _, it := range due {
 		it.link.released(it)
-		putItem(it)
+		if !it.orphan {
+			putItem(it)
+		}
 	}
 	n := len(due)
 	clear(due)
@@ -216,7 +224,9 @@ func (s *Scheduler) discard() int {
 	for len(s.h) > 0 {
 		it := heap.Pop(&s.h).(*item)
 		it.link.released(it)
-		putItem(it)
+		if !it.held {
+			putItem(it)
+		}
 	}
 	return n
 }

@@ -1,0 +1,136 @@
+package arq
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config tunes a connection. The zero value works: every field has a
+// default, filled in by WithDefaults, and Validate names a field out of
+// range.
+type Config struct {
+	// MSS is the largest payload of one DATA packet (default 1400 bytes,
+	// which fits an Ethernet MTU with IP, UDP and arq headers).
+	MSS int
+	// SendBuffer bounds the segments a sender holds (unacknowledged plus
+	// queued), default 8192; Send blocks when it is full.
+	SendBuffer int
+	// RecvWindow is the receive buffer in segments (default 8192): out of
+	// order segments and delivered messages not yet read. Its free part is
+	// advertised to the sender (flow control).
+	RecvWindow int
+	// MaxMessage bounds one message (default 16 MiB).
+	MaxMessage int
+
+	// MinRTO, MaxRTO and InitialRTO bound the retransmission timeout
+	// (defaults 2ms, 2s, 250ms). RFC 6298 asks for at least 1s, and Linux
+	// TCP uses 200ms, because their RTTs are Internet RTTs; loopback and
+	// LAN RTTs are tens of microseconds (measured here: 20-150us under
+	// load), and a 2ms floor (QUIC's granularity-based floor is 1ms) keeps
+	// a lost tail from stalling a transfer for 200ms while staying above
+	// Go's scheduling and GC noise. Tail loss probes (RFC 8985) fire
+	// earlier still, at two smoothed RTTs.
+	MinRTO, MaxRTO, InitialRTO time.Duration
+	// Granularity is G in RTO = SRTT + max(G, 4*RTTVAR) (default 1ms).
+	Granularity time.Duration
+	// MaxRetries is how many timeouts in a row, without progress, end the
+	// connection with ErrPeerUnreachable (default 12).
+	MaxRetries int
+	// IdleTimeout ends a connection that heard nothing from its peer for
+	// this long (default 15s). KeepAlive (default IdleTimeout/5) is how
+	// long a quiet side waits before it pings.
+	IdleTimeout, KeepAlive time.Duration
+	// InitialWindow is the congestion window at the start, in segments
+	// (default 10, as RFC 6928).
+	InitialWindow int
+	// Trace, if set, is told about every change of the connection's
+	// state: RTT samples, timeouts, retransmissions and why, window
+	// changes. It is called with the connection locked: it must not call
+	// the connection.
+	Trace func(TraceEvent)
+}
+
+// Defaults.
+const (
+	DefaultMSS           = 1400
+	DefaultSendBuffer    = 8192
+	DefaultRecvWindow    = 8192
+	DefaultMaxMessage    = 16 << 20
+	DefaultMinRTO        = 2 * time.Millisecond
+	DefaultMaxRTO        = 2 * time.Second
+	DefaultInitialRTO    = 250 * time.Millisecond
+	DefaultGranularity   = time.Millisecond
+	DefaultMaxRetries    = 12
+	DefaultIdleTimeout   = 15 * time.Second
+	DefaultInitialWindow = 10
+	maxMSS               = 65000 - DataOverhead
+)
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MSS, DefaultMSS)
+	def(&c.SendBuffer, DefaultSendBuffer)
+	def(&c.RecvWindow, DefaultRecvWindow)
+	def(&c.MaxMessage, DefaultMaxMessage)
+	def(&c.MaxRetries, DefaultMaxRetries)
+	def(&c.InitialWindow, DefaultInitialWindow)
+	defD(&c.MinRTO, DefaultMinRTO)
+	defD(&c.MaxRTO, DefaultMaxRTO)
+	defD(&c.InitialRTO, DefaultInitialRTO)
+	defD(&c.Granularity, DefaultGranularity)
+	defD(&c.IdleTimeout, DefaultIdleTimeout)
+	defD(&c.KeepAlive, c.IdleTimeout/5)
+	return c
+}
+
+// Validate checks a configuration (after WithDefaults) and returns an
+// error naming the first field out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.MSS < 1 || c.MSS > maxMSS:
+		return fmt.Errorf("arq: MSS must be from 1 to %d bytes, got %d", maxMSS, c.MSS)
+	case c.SendBuffer < 1 || c.SendBuffer > 1<<20:
+		return fmt.Errorf("arq: SendBuffer must be from 1 to %d segments, got %d", 1<<20, c.SendBuffer)
+	case c.RecvWindow < 2 || c.RecvWindow > 1<<20:
+		return fmt.Errorf("arq: RecvWindow must be from 2 to %d segments, got %d", 1<<20, c.RecvWindow)
+	case c.MaxMessage < 1:
+		return fmt.Errorf("arq: MaxMessage must be positive, got %d", c.MaxMessage)
+	case c.MinRTO <= 0 || c.MaxRTO < c.MinRTO || c.InitialRTO < c.MinRTO || c.InitialRTO > c.MaxRTO:
+		return fmt.Errorf("arq: need 0 < MinRTO (%v) <= InitialRTO (%v) <= MaxRTO (%v)", c.MinRTO, c.InitialRTO, c.MaxRTO)
+	case c.Granularity < 0:
+		return fmt.Errorf("arq: Granularity must not be negative, got %v", c.Granularity)
+	case c.MaxRetries < 1:
+		return fmt.Errorf("arq: MaxRetries must be at least 1, got %d", c.MaxRetries)
+	case c.IdleTimeout <= 0 || c.KeepAlive <= 0 || c.KeepAlive >= c.IdleTimeout:
+		return fmt.Errorf("arq: need 0 < KeepAlive (%v) < IdleTimeout (%v)", c.KeepAlive, c.IdleTimeout)
+	case c.InitialWindow < 1:
+		return fmt.Errorf("arq: InitialWindow must be at least 1, got %d", c.InitialWindow)
+	}
+	return nil
+}
+
+// TraceEvent is one change of a connection's state, for Config.Trace.
+type TraceEvent struct {
+	Time     time.Time
+	Kind     string // "rtt", "timeout", "retransmit", "recovery", "window", "state"
+	Seq      uint64 // the segment concerned, if any
+	Why      string // for retransmissions: "timeout", "fast" (3 duplicate ACKs), "sack"
+	SRTT     time.Duration
+	RTTVAR   time.Duration
+	RTO      time.Duration
+	Cwnd     float64 // congestion window, segments
+	Ssthresh float64
+	InFlight int
+	Window   uint32 // the peer's advertised window
+	State    string
+}
