@@ -38,7 +38,7 @@ func demoScenarios() []scenario {
 }
 
 // demoAll lists what `demo all` runs, in order.
-var demoAll = []string{"loss", "burst", "reorder", "duplicate", "boundaries"}
+var demoAll = []string{"loss", "burst", "reorder", "duplicate", "boundaries", "reliable"}
 
 func demoCommand() *cli.Command {
 	flags := []cli.Flag{
@@ -59,8 +59,9 @@ func demoCommand() *cli.Command {
 			"the link did beside what the receiver measured (they reconcile), and says what TCP\n" +
 			"would have done on the same link. The same seed gives the same run.\n\n" +
 			"Scenarios: loss, burst, reorder, duplicate, boundaries (TCP's byte stream against\n" +
-			"UDP's datagrams, and truncation), all. Every impairment flag of `udpchat proxy` works\n" +
-			"here too and overrides the scenario's link.\n\n" +
+			"UDP's datagrams, and truncation), reliable (the same link, raw and through arq, with\n" +
+			"the price of reliability), all. Every impairment flag of `udpchat proxy` works here\n" +
+			"too and overrides the scenario's link.\n\n" +
 			"Examples:\n" +
 			"  udpchat demo\n" +
 			"  udpchat demo burst --seed 7 --svg burst.svg\n" +
@@ -90,7 +91,7 @@ func runDemo(c *cli.Context) error {
 	switch {
 	case name == "all":
 		names = demoAll
-	case name == "boundaries":
+	case name == "boundaries" || name == "reliable":
 		names = []string{name}
 	default:
 		if findScenario(name) == nil {
@@ -100,7 +101,7 @@ func runDemo(c *cli.Context) error {
 					known = append(known, s.name)
 				}
 			}
-			return usagef(c, "unknown scenario %q; the scenarios are: %s, boundaries, all", name, strings.Join(known, ", "))
+			return usagef(c, "unknown scenario %q; the scenarios are: %s, boundaries, reliable, all", name, strings.Join(known, ", "))
 		}
 		names = []string{name}
 	}
@@ -129,9 +130,15 @@ func runDemo(c *cli.Context) error {
 			fmt.Fprintln(c.App.Writer)
 		}
 		var err error
-		if n == "boundaries" {
+		switch n {
+		case "boundaries":
 			err = runBoundaries(c.Context, c.App.Writer, js)
-		} else {
+		case "reliable":
+			if o.svg != "" {
+				return usagef(c, "--svg draws the scenarios of numbered datagrams, not reliable")
+			}
+			err = runReliableDemo(c.Context, c.App.Writer, js, o)
+		default:
 			err = runScenario(c.Context, c.App.Writer, js, *findScenario(n), o)
 		}
 		if err != nil {

@@ -245,3 +245,26 @@ func TestDemoErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoReliable(t *testing.T) {
+	code, out, errs := runCLI(t, "", "demo", "reliable", "--json", "--loss", "20%")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	objs := jsonLines(t, out)
+	rel := byType(objs, "reliable")
+	if len(rel) != 1 {
+		t.Fatalf("want one reliable object:\n%s", out)
+	}
+	r := rel[0]
+	if r["delivered"] != r["messages"] || r["in_order"] != true {
+		t.Errorf("arq delivered %v of %v, in order %v", r["delivered"], r["messages"], r["in_order"])
+	}
+	if r["retransmits"].(float64) == 0 {
+		t.Error("a 20%-loss link needed no retransmission?")
+	}
+	// the raw run on the same link lost some
+	if s := byType(objs, "summary")[0]; s["lost"].(float64) == 0 {
+		t.Errorf("the raw run lost nothing: %v", s)
+	}
+}

@@ -2,10 +2,11 @@ package main
 
 import (
 	"errors"
-	"github.com/urfave/cli/v2"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/urfave/cli/v2"
 )
 
 // Flag value types for impairments: probabilities and rates.

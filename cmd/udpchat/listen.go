@@ -8,12 +8,15 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/udpchat/udpchat/dgram"
+	"github.com/udpchat/udpchat/dgram/arq"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
 
@@ -32,17 +35,25 @@ func listenCommand() *cli.Command {
 			"by N, duplicate, stale, restart, malformed) and the summary counts, per sender, what\n" +
 			"was lost, reordered and duplicated, with the RFC 3550 jitter. Losses after the last\n" +
 			"datagram received cannot be seen by a receiver alone.\n\n" +
+			"With --reliable, it accepts transfers from `send --reliable` (arq): messages are printed\n" +
+			"as they arrive, once and in order; with --output FILE it receives one transfer into FILE,\n" +
+			"written to a temporary file and renamed into place only once its SHA-256 verified, and\n" +
+			"exits 0, or 1 if the transfer failed (leaving nothing under FILE).\n\n" +
 			"Examples:\n" +
 			"  udpchat listen                          # 127.0.0.1:9000\n" +
 			"  udpchat listen :9000 --echo             # an echo server on every interface\n" +
 			"  udpchat listen [::1]:9000 --json --count 3\n" +
-			"  udpchat listen --seq --rcvbuf 4M        # then: udpchat send 127.0.0.1:9000 --seq --count 1000 --size 64",
+			"  udpchat listen --seq --rcvbuf 4M        # then: udpchat send 127.0.0.1:9000 --seq --count 1000 --size 64\n" +
+			"  udpchat listen --reliable --output copy.bin   # then: udpchat send 127.0.0.1:9000 --file original.bin",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "echo", Aliases: []string{"e"}, Usage: "send every datagram back to its sender"},
 			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "exit after `N` datagrams, malformed ones included (0: no limit)"},
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"t"}, Value: &durationValue{}, Usage: "exit after `D` with nothing received, e.g. 5s (0: no limit)"},
 			&cli.BoolFlag{Name: "seq", Usage: "decode the sequence header, track loss, reordering and duplicates per sender"},
 			&cli.GenericFlag{Name: "rcvbuf", Value: &sizeValue{}, Usage: "ask for a socket receive buffer of `BYTES` (SO_RCVBUF, e.g. 4M) and report what was granted"},
+			&cli.BoolFlag{Name: "reliable", Aliases: []string{"r"}, Usage: "accept reliable transfers (arq) from send --reliable"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "with --reliable, receive one transfer into `FILE` (renamed into place once its SHA-256 verified)"},
+			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "hex dump each payload"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per datagram and a summary"},
 		},
@@ -52,14 +63,17 @@ func listenCommand() *cli.Command {
 
 // listenOpts holds listen's validated flags.
 type listenOpts struct {
-	addr    string
-	echo    bool
-	count   uint64
-	timeout time.Duration
-	seq     bool
-	rcvbuf  int
-	hex     bool
-	json    bool
+	addr     string
+	echo     bool
+	count    uint64
+	timeout  time.Duration
+	seq      bool
+	rcvbuf   int
+	hex      bool
+	json     bool
+	reliable bool
+	output   string
+	idle     time.Duration
 }
 
 func parseListenOpts(c *cli.Context) (*listenOpts, error) {
@@ -67,12 +81,33 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 		return nil, usagef(c, "listen takes one address, got %d arguments: %q", c.NArg(), c.Args().Slice())
 	}
 	o := &listenOpts{
-		addr:    c.Args().First(),
-		echo:    c.Bool("echo"),
-		timeout: durationFlag(c, "timeout"),
-		seq:     c.Bool("seq"),
-		hex:     c.Bool("hex"),
-		json:    c.Bool("json"),
+		addr:     c.Args().First(),
+		echo:     c.Bool("echo"),
+		timeout:  durationFlag(c, "timeout"),
+		seq:      c.Bool("seq"),
+		hex:      c.Bool("hex"),
+		json:     c.Bool("json"),
+		reliable: c.Bool("reliable"),
+		output:   c.String("output"),
+		idle:     durationFlag(c, "idle"),
+	}
+	if o.idle < 100*time.Millisecond {
+		return nil, usagef(c, "--idle must be at least 100ms")
+	}
+	if o.output != "" && !o.reliable {
+		return nil, usagef(c, "--output needs --reliable: only a reliable transfer can be saved whole")
+	}
+	if o.reliable {
+		for _, f := range []string{"seq", "echo", "hex"} {
+			if c.IsSet(f) {
+				return nil, usagef(c, "--%s does not go with --reliable", f)
+			}
+		}
+		if o.output != "" {
+			if st, err := os.Stat(filepath.Dir(o.output)); err != nil || !st.IsDir() {
+				return nil, usagef(c, "--output %s: its directory does not exist", o.output)
+			}
+		}
 	}
 	if n := c.Int("count"); n < 0 {
 		return nil, usagef(c, "--count must be 0 or more, got %d", n)
@@ -114,6 +149,11 @@ func runListen(c *cli.Context) error {
 		}
 		l.rcvbuf = got
 		fmt.Fprintf(stderr, "SO_RCVBUF: asked for %d bytes, the kernel granted %d (Linux doubles the request for its bookkeeping and caps it at net.core.rmem_max)\n", o.rcvbuf, got)
+	}
+	if o.reliable {
+		fmt.Fprintf(stderr, "listening on %s (UDP), accepting reliable transfers; Ctrl-C to stop\n", dgram.LocalAddrPort(conn))
+		err := runListenReliable(c.Context, o, conn, c.App.Writer, stderr)
+		return err
 	}
 	if o.seq {
 		l.tracker = seq.NewTracker(seq.Config{})

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/udpchat/udpchat/dgram"
+	"github.com/udpchat/udpchat/dgram/arq"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
 
@@ -28,13 +29,17 @@ func sendCommand() *cli.Command {
 			"prints it; no reply is a failure (exit 1), and the error says whether the port refused\n" +
 			"(nobody listening) or stayed silent. A message over the size limit (65507 bytes over\n" +
 			"IPv4, 65527 over IPv6) is refused before anything is sent. --seq puts the 20-byte\n" +
-			"sequence header before each payload (--size counts it: the whole datagram is N bytes).\n\n" +
+			"sequence header before each payload (--size counts it: the whole datagram is N bytes).\n" +
+			"--reliable sends through arq instead: every message arrives once, whole and in order,\n" +
+			"whatever the network does, and may be larger than a datagram; --file sends a file.\n" +
+			"Both sides print the SHA-256 of what went across.\n\n" +
 			"Examples:\n" +
 			"  udpchat send 127.0.0.1:9000 hello world     # two datagrams\n" +
 			"  echo hi | udpchat send [::1]:9000\n" +
 			"  udpchat send 127.0.0.1:9000 ping --wait --timeout 500ms\n" +
 			"  udpchat send 127.0.0.1:9000 --size 1400 --count 100 --interval 10ms\n" +
 			"  udpchat send 127.0.0.1:9000 --seq --count 1000 --size 64 --interval 1ms\n" +
+			"  udpchat send 127.0.0.1:9000 --reliable --file photo.jpg      # to: udpchat listen --reliable --output photo.jpg\n" +
 			"  udpchat send 127.0.0.1:9000 -- --not-a-flag",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "wait for a reply to each datagram and print it"},
@@ -44,6 +49,9 @@ func sendCommand() *cli.Command {
 			&cli.GenericFlag{Name: "size", Aliases: []string{"s"}, Value: &sizeValue{}, Usage: "make each datagram `N` bytes: pad messages, or build a payload when there is none"},
 			&cli.StringFlag{Name: "from", Usage: "bind the local side to `ADDR` (HOST:PORT, :PORT or a port)"},
 			&cli.BoolFlag{Name: "seq", Usage: "start each datagram with the 20-byte sequence header (seq from 0, send time), for listen --seq"},
+			&cli.BoolFlag{Name: "reliable", Aliases: []string{"r"}, Usage: "deliver every message once and in order, through arq (to listen --reliable)"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "send the bytes of `FILE` reliably (implies --reliable)"},
+			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "report what was sent and received as JSON lines"},
 		},
 		Action: runSend,
@@ -63,6 +71,9 @@ type sendOpts struct {
 	from     string
 	seq      bool
 	json     bool
+	reliable bool
+	file     string
+	idle     time.Duration
 }
 
 // padByte fills --size padding.
@@ -90,6 +101,22 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		from:     c.String("from"),
 		seq:      c.Bool("seq"),
 		json:     c.Bool("json"),
+		file:     c.String("file"),
+		idle:     durationFlag(c, "idle"),
+	}
+	if o.idle < 100*time.Millisecond {
+		return nil, usagef(c, "--idle must be at least 100ms")
+	}
+	o.reliable = c.Bool("reliable") || o.file != ""
+	if o.reliable {
+		for _, f := range []string{"seq", "wait", "interval"} {
+			if c.IsSet(f) {
+				return nil, usagef(c, "--%s does not go with --reliable: arq numbers, paces and acknowledges the messages itself", f)
+			}
+		}
+		if o.file != "" && (c.NArg() > 1 || c.IsSet("size")) {
+			return nil, usagef(c, "--file sends the file's bytes: give no MSG and no --size")
+		}
 	}
 	if o.count < 1 {
 		return nil, usagef(c, "--count must be at least 1, got %d", o.count)
@@ -153,6 +180,12 @@ func (o *sendOpts) shape(m []byte) ([]byte, error) {
 			m = append(m, padByte)
 		}
 	}
+	if o.reliable {
+		if len(m) > arq.DefaultMaxMessage-1 {
+			return nil, fmt.Errorf("%d bytes, over the largest reliable message (%d bytes)", len(m), arq.DefaultMaxMessage-1)
+		}
+		return m, nil
+	}
 	if err := dgram.CheckSize(len(m)+hl, o.dst); err != nil {
 		return nil, err
 	}
@@ -164,13 +197,16 @@ func runSend(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dgram.DialAddrPort(o.dst, netip.AddrPort{})
+	if o.reliable {
+		return runSendReliable(c.Context, o, o.file, c.App.Reader, c.App.Writer, c.App.ErrWriter)
+	}
+	var src netip.AddrPort
 	if o.from != "" {
-		var src netip.AddrPort
-		if src, err = dgram.ResolveListen(c.Context, o.from); err == nil {
-			conn, err = dgram.DialAddrPort(o.dst, src)
+		if src, err = dgram.ResolveListen(c.Context, o.from); err != nil {
+			return err
 		}
 	}
+	conn, err := dgram.DialAddrPort(o.dst, src)
 	if err != nil {
 		return err
 	}

@@ -375,6 +375,10 @@ func (c *Conn) onTimers(now time.Time) {
 	if c.done {
 		return
 	}
+	if !c.established && now.Sub(c.lastRecv) >= c.cfg.IdleTimeout {
+		c.fail(fmt.Errorf("%w: no answer to %d connection requests in %v", ErrPeerUnreachable, c.synSends, c.cfg.IdleTimeout))
+		return
+	}
 	if now.Sub(c.lastRecv) >= c.cfg.IdleTimeout {
 		if c.finSent && c.snd.idle() && c.rcv.complete() {
 			// Both sides were finished; the peer left without the last

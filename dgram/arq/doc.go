@@ -28,7 +28,7 @@
 //     default), numbered from 0; the last carries FlagEnd. The receiver
 //     reassembles and delivers whole messages, in order.
 //   - Selective repeat: each ACK carries the cumulative acknowledgement
-//     (the next segment expected), the free receive window, and up to 8
+//     (the next segment expected), the free receive window, and up to 32
 //     SACK ranges of segments held beyond gaps. A segment is retransmitted
 //     when three segments above it were SACKed (RFC 6675's DupThresh),
 //     after three duplicate ACKs with new SACK information (fast

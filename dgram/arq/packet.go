@@ -43,7 +43,7 @@ const (
 	// DataOverhead is what a DATA packet adds to its payload.
 	DataOverhead = baseLen + 1 + crcLen
 	// MaxSACK is the most SACK ranges an ACK carries.
-	MaxSACK = 8
+	MaxSACK = 32
 )
 
 // Range is a half-open range of segment numbers [Start, End).
