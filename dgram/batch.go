@@ -1,6 +1,7 @@
 package dgram
 
 import (
+	"iter"
 	"net"
 	"net/netip"
 )
@@ -91,6 +92,19 @@ func (b *Batch) Read(ms []Message) (int, error) {
 	return n, nil
 }
 
+// TryRead is Read that never waits: it returns 0 at once when nothing is
+// queued (busy polling). The socket's read deadline still applies.
+func (b *Batch) TryRead(ms []Message) (int, error) {
+	if len(ms) > b.size {
+		ms = ms[:b.size]
+	}
+	n, err := b.sys.tryRead(b.c, ms)
+	if err != nil {
+		return n, Classify("receive", localString(b.c), err)
+	}
+	return n, nil
+}
+
 // Write sends every message in ms, in order, using as few calls as the
 // system allows; it loops until all are sent or an error stops it, and
 // returns how many were sent. A message whose Addr is zero is sent to the
@@ -127,4 +141,22 @@ func remoteString(c *net.UDPConn) string {
 		return a.String()
 	}
 	return ""
+}
+
+// All iterates over the datagrams a read message holds: Buf[:N]
+// whole, or, for a coalesced (GRO) buffer, each Segment-sized piece, the
+// last one possibly shorter. An empty datagram is yielded once.
+func (m *Message) All() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		b, seg := m.Buf[:m.N], m.Segment
+		if seg <= 0 || seg >= len(b) {
+			yield(b)
+			return
+		}
+		for off := 0; off < len(b); off += seg {
+			if !yield(b[off:min(off+seg, len(b))]) {
+				return
+			}
+		}
+	}
 }

@@ -28,11 +28,12 @@ type batchSys struct {
 
 	// state of the call in progress, read by the callbacks below, which
 	// are bound once so that no closure is allocated per call
-	n      int
-	flags  int
-	errno  syscall.Errno
-	readF  func(fd uintptr) bool
-	writeF func(fd uintptr) bool
+	n       int
+	flags   int
+	errno   syscall.Errno
+	readF   func(fd uintptr) bool
+	readNBF func(fd uintptr) bool
+	writeF  func(fd uintptr) bool
 }
 
 func (s *batchSys) init(c *net.UDPConn, size int) error {
@@ -56,6 +57,7 @@ func (s *batchSys) init(c *net.UDPConn, size int) error {
 	s.names = make([]syscall.RawSockaddrInet6, size)
 	s.oobs = make([]byte, size*batchOOB)
 	s.readF = s.doRead
+	s.readNBF = s.doReadNB
 	s.writeF = s.doWrite
 	return nil
 }
@@ -79,6 +81,18 @@ func (s *batchSys) doRead(fd uintptr) bool {
 	return true
 }
 
+// doReadNB is doRead that never waits: EAGAIN is an answer (none queued).
+func (s *batchSys) doReadNB(fd uintptr) bool {
+	r, _, e := syscall.RawSyscall6(sysRecvmmsg, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
+		uintptr(s.flags|syscall.MSG_DONTWAIT), 0, 0)
+	if e == syscall.EAGAIN || e == syscall.EINTR {
+		s.n, s.errno = 0, 0
+		return true
+	}
+	s.n, s.errno = int(r), e
+	return true
+}
+
 func (s *batchSys) doWrite(fd uintptr) bool {
 	r, _, e := syscall.RawSyscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
 		uintptr(s.flags), 0, 0)
@@ -90,6 +104,14 @@ func (s *batchSys) doWrite(fd uintptr) bool {
 }
 
 func (s *batchSys) read(c *net.UDPConn, ms []Message) (int, error) {
+	return s.readMode(ms, false)
+}
+
+func (s *batchSys) tryRead(c *net.UDPConn, ms []Message) (int, error) {
+	return s.readMode(ms, true)
+}
+
+func (s *batchSys) readMode(ms []Message, nonblock bool) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
@@ -114,7 +136,11 @@ func (s *batchSys) read(c *net.UDPConn, ms []Message) (int, error) {
 		h.len = 0
 	}
 	s.n, s.flags, s.errno = len(ms), 0, 0
-	if err := s.rc.Read(s.readF); err != nil {
+	f := s.readF
+	if nonblock {
+		f = s.readNBF
+	}
+	if err := s.rc.Read(f); err != nil {
 		return 0, err
 	}
 	if s.errno != 0 {

@@ -3,8 +3,10 @@
 package dgram
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // batchSys falls back to one system call per datagram.
@@ -49,4 +51,20 @@ func (s *batchSys) write(c *net.UDPConn, ms []Message) (int, error) {
 		}
 	}
 	return len(ms), nil
+}
+
+func (s *batchSys) tryRead(c *net.UDPConn, ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	if err := c.SetReadDeadline(time.Now().Add(time.Microsecond)); err != nil {
+		return 0, err
+	}
+	n, err := s.read(c, ms)
+	_ = c.SetReadDeadline(time.Time{})
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return 0, nil
+	}
+	return n, err
 }

@@ -103,3 +103,39 @@ func TestGROKeepsBoundaries(t *testing.T) {
 		t.Errorf("got %d datagrams, want 20", got)
 	}
 }
+
+func TestMessageAll(t *testing.T) {
+	buf := gsoBuffer(3, 4)
+	buf = append(buf, 9, 9)
+	m := Message{Buf: buf, N: len(buf), Segment: 4}
+	var got []int
+	for d := range m.All() {
+		got = append(got, len(d))
+	}
+	if fmt.Sprint(got) != "[4 4 4 2]" {
+		t.Errorf("segments %v", got)
+	}
+	one := Message{Buf: make([]byte, 10), N: 0}
+	n := 0
+	for range one.All() {
+		n++
+	}
+	if n != 1 {
+		t.Errorf("an empty datagram was yielded %d times", n)
+	}
+}
+
+// BenchmarkGROSplit walks a coalesced buffer of 1000 64-byte datagrams.
+func BenchmarkGROSplit(b *testing.B) {
+	buf := gsoBuffer(1000, 64)
+	m := Message{Buf: buf, N: len(buf), Segment: 64}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	var sum int
+	for b.Loop() {
+		for d := range m.All() {
+			sum += int(d[0])
+		}
+	}
+	_ = sum
+}

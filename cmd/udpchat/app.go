@@ -23,6 +23,7 @@ func commands() []*cli.Command {
 		pingCommand(),
 		proxyCommand(),
 		demoCommand(),
+		benchCommand(),
 	}
 }
 

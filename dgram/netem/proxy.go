@@ -194,14 +194,8 @@ func (p *Proxy) Serve() error {
 // forEachDatagram calls f with each datagram of a received message: one,
 // or the segments of a coalesced (GRO) buffer.
 func forEachDatagram(m *dgram.Message, f func([]byte)) {
-	b := m.Buf[:m.N]
-	seg := m.Segment
-	if seg <= 0 || seg >= len(b) {
-		f(b)
-		return
-	}
-	for off := 0; off < len(b); off += seg {
-		f(b[off:min(off+seg, len(b))])
+	for d := range m.All() {
+		f(d)
 	}
 }
 

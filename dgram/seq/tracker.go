@@ -2,6 +2,7 @@ package seq
 
 import (
 	"cmp"
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"time"
@@ -76,8 +77,8 @@ func (e *Event) Cause() string {
 // Config sets a Tracker's bounds. The zero value works.
 type Config struct {
 	// Window is how many seqs below the highest the duplicate bitmap
-	// covers (default DefaultWindow; rounded up to a multiple of 64). An
-	// arrival further below is Stale.
+	// covers (default DefaultWindow; rounded up to a power of two, at
+	// least 64). An arrival further below is Stale.
 	Window int
 	// MaxSenders bounds the table of senders with valid headers (default
 	// DefaultMaxSenders). When it is full, the least recently seen sender
@@ -105,7 +106,12 @@ func (c Config) withDefaults() Config {
 	if c.Window <= 0 {
 		c.Window = DefaultWindow
 	}
-	c.Window = min((c.Window+63)&^63, maxWindow)
+	// a power of two, at least 64, so that the bitmap index is a mask
+	w := 64
+	for w < c.Window && w < maxWindow {
+		w *= 2
+	}
+	c.Window = w
 	if c.MaxSenders <= 0 {
 		c.MaxSenders = DefaultMaxSenders
 	}
@@ -165,6 +171,53 @@ func (t *Tracker) ObserveTo(ev *Event, from netip.AddrPort, b []byte, now time.T
 	}
 	s.observe(ev, h, now, &t.cfg)
 	ev.From, ev.Payload, ev.Len = from, payload, len(b)
+}
+
+// ObserveRun is ObserveTo for a run of datagrams from one sender, such as
+// the segments of a coalesced (GRO) buffer: b holds datagrams of seg bytes
+// each (the last may be shorter). Datagrams that arrive in order take a
+// fast path that tracks them one by one without building events; at the
+// first that does not (a gap, a late one, a malformed one...), ObserveRun
+// stops and returns how many bytes of b it consumed, and the caller gives
+// the rest to ObserveTo. The statistics are the same either way.
+func (t *Tracker) ObserveRun(from netip.AddrPort, b []byte, seg int, now time.Time) (consumed int) {
+	if seg < HeaderLen {
+		return 0
+	}
+	s := t.m[from]
+	if t.last != nil && t.last.addr == from {
+		s = t.last
+	}
+	if s == nil || s.list != &t.main || !s.hasHighest {
+		return 0
+	}
+	nowNs := now.UnixNano()
+	for consumed < len(b) {
+		d := b[consumed:min(consumed+seg, len(b))]
+		if len(d) < HeaderLen || d[0] != Magic0 || d[1] != Magic1 || d[2] != Version || d[3] != byte(TypeData) {
+			break
+		}
+		q := binary.BigEndian.Uint64(d[4:12])
+		if q != s.highest+1 {
+			break
+		}
+		h := Header{Seq: q, Sent: int64(binary.BigEndian.Uint64(d[12:20]))}
+		t.datagrams++
+		s.received++
+		s.arrivals++
+		s.advanceTo(h)
+		s.unique++
+		s.updateJitter(h, nowNs)
+		consumed += len(d)
+	}
+	if consumed > 0 {
+		s.lastArrival, s.lastSeen = now, now
+		if t.last != s {
+			s.list.moveToFront(s)
+			t.last = s
+		}
+	}
+	return consumed
 }
 
 // lookup finds or creates from's entry and marks it most recently seen.
@@ -302,8 +355,8 @@ type sender struct {
 	advWrapped  bool // entries were overwritten
 
 	hasTransit  bool
-	lastTransit int64   // ns
-	jitter      float64 // ns
+	lastTransit int64 // ns
+	jitter16    int64 // jitter in ns, times 16 (RFC 3550 A.8's integer form)
 }
 
 type advance struct{ seq, idx uint64 }
@@ -320,7 +373,7 @@ func (s *sender) stats() Stats {
 	st := Stats{
 		Peer: s.addr, Received: s.received, Unique: s.unique, Duplicates: s.duplicates,
 		Reordered: s.reordered, Stale: s.stale, Malformed: s.malformed, Restarts: s.restarts,
-		MaxExtent: s.maxExtent, Jitter: s.jitter / 1e9, Highest: s.highest, HasHighest: s.hasHighest,
+		MaxExtent: s.maxExtent, Jitter: float64(s.jitter16) / 16 / 1e9, Highest: s.highest, HasHighest: s.hasHighest,
 		FirstSeen: s.firstSeen, LastSeen: s.lastSeen,
 	}
 	st.Expected = s.expectedBase
@@ -334,7 +387,7 @@ func (s *sender) stats() Stats {
 }
 
 func (s *sender) bit(q uint64) (word int, mask uint64) {
-	i := q % s.window
+	i := q & (s.window - 1)
 	return int(i / 64), 1 << (i % 64)
 }
 
@@ -401,7 +454,7 @@ func (s *sender) observe(ev *Event, h Header, now time.Time, cfg *Config) {
 		ev.Extent, ev.ExtentCapped = s.extent(h.Seq)
 		s.maxExtent = max(s.maxExtent, ev.Extent)
 	}
-	s.updateJitter(h, now)
+	s.updateJitter(h, now.UnixNano())
 }
 
 // advanceTo makes h.Seq the highest: the window slides up, clearing the
@@ -421,12 +474,12 @@ func (s *sender) advanceTo(h Header) {
 	s.bits[w] |= m
 	s.highest, s.highestSent, s.hasHighest = h.Seq, h.Sent, true
 	// remember (seq, arrival index) in the ring
-	pos := (s.advHead + s.advLen) % len(s.adv)
+	pos := (s.advHead + s.advLen) & (extentRing - 1)
 	s.adv[pos] = advance{seq: h.Seq, idx: s.arrivals}
 	if s.advLen < len(s.adv) {
 		s.advLen++
 	} else {
-		s.advHead = (s.advHead + 1) % len(s.adv)
+		s.advHead = (s.advHead + 1) & (extentRing - 1)
 		s.advWrapped = true
 	}
 }
@@ -437,7 +490,7 @@ func (s *sender) advanceTo(h Header) {
 // had a smaller seq), so it is in the ring, unless the ring has moved past
 // it, in which case the result is a lower bound.
 func (s *sender) extent(q uint64) (uint64, bool) {
-	at := func(i int) advance { return s.adv[(s.advHead+i)%len(s.adv)] }
+	at := func(i int) advance { return s.adv[(s.advHead+i)&(extentRing-1)] }
 	// entries are in increasing seq order: binary search the first > q
 	lo, hi := 0, s.advLen
 	for lo < hi {
@@ -456,19 +509,20 @@ func (s *sender) extent(q uint64) (uint64, bool) {
 }
 
 // updateJitter applies RFC 3550 A.8: D is the change in transit time
-// (arrival minus send time) between consecutive arrivals, J += (|D|-J)/16.
-// Datagrams without a send time are skipped.
-func (s *sender) updateJitter(h Header, now time.Time) {
+// (arrival minus send time) between consecutive arrivals, J += (|D|-J)/16,
+// kept as 16*J in integers as the RFC's sample code does. Datagrams
+// without a send time are skipped.
+func (s *sender) updateJitter(h Header, nowNs int64) {
 	if h.Sent == 0 {
 		return
 	}
-	transit := now.UnixNano() - h.Sent
+	transit := nowNs - h.Sent
 	if s.hasTransit {
-		d := float64(transit - s.lastTransit)
+		d := transit - s.lastTransit
 		if d < 0 {
 			d = -d
 		}
-		s.jitter += (d - s.jitter) / 16
+		s.jitter16 += d - ((s.jitter16 + 8) >> 4)
 	}
 	s.lastTransit, s.hasTransit = transit, true
 }

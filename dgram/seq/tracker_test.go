@@ -347,3 +347,52 @@ func TestObserveAllocs(t *testing.T) {
 		t.Errorf("Observe allocates %v times per datagram, want 0", allocs)
 	}
 }
+
+// TestObserveRunMatchesObserve: the fast path for runs counts exactly what
+// datagram-by-datagram observation counts.
+func TestObserveRunMatchesObserve(t *testing.T) {
+	const seg = 32
+	build := func(seqs ...uint64) []byte {
+		var b []byte
+		for _, q := range seqs {
+			d := make([]byte, seg)
+			Header{Seq: q, Sent: int64(q) * 1000}.Put(d)
+			b = append(b, d...)
+		}
+		return b
+	}
+	buffers := [][]byte{
+		build(0, 1, 2, 3),
+		build(4, 5, 7, 8), // a gap inside
+		build(6, 9, 10),   // a late one first
+		append(build(11, 12), []byte("junkjunkjunkjunkjunkjunkjunkjunk")...),
+		build(13, 13, 14), // a duplicate
+	}
+	slow, fast := NewTracker(Config{}), NewTracker(Config{})
+	now := time.Unix(5, 0)
+	var ev Event
+	for _, b := range buffers {
+		for off := 0; off < len(b); off += seg {
+			slow.ObserveTo(&ev, alice, b[off:min(off+seg, len(b))], now)
+		}
+		rest := b
+		for len(rest) > 0 {
+			k := fast.ObserveRun(alice, rest, seg, now)
+			rest = rest[k:]
+			if len(rest) > 0 {
+				fast.ObserveTo(&ev, alice, rest[:min(seg, len(rest))], now)
+				rest = rest[min(seg, len(rest)):]
+			}
+		}
+		now = now.Add(time.Millisecond)
+	}
+	a, _ := slow.Lookup(alice)
+	b, _ := fast.Lookup(alice)
+	a.FirstSeen, b.FirstSeen, a.LastSeen, b.LastSeen = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if a != b {
+		t.Errorf("ObserveRun gave %+v\nObserveTo gave %+v", b, a)
+	}
+	if slow.Totals() != fast.Totals() {
+		t.Errorf("totals differ: %+v vs %+v", fast.Totals(), slow.Totals())
+	}
+}
