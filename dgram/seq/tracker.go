@@ -133,6 +133,10 @@ type Tracker struct {
 	order     uint64
 	last      *sender // the sender of the previous datagram: most are from the same one
 
+	// buffers of the last evicted sender, for the next new one
+	spareBits []uint64
+	spareAdv  []advance
+
 	datagrams, malformed, evicted, evictedProbation uint64
 }
 
@@ -235,7 +239,7 @@ func (t *Tracker) lookup(from netip.AddrPort, valid bool, now time.Time) *sender
 		t.m[from] = s
 		if valid {
 			t.makeRoom(&t.main, t.cfg.MaxSenders, &t.evicted)
-			s.init(t.cfg.Window)
+			t.initSender(s)
 			t.main.pushFront(s)
 		} else {
 			t.makeRoom(&t.probation, max(16, t.cfg.MaxSenders/4), &t.evictedProbation)
@@ -245,7 +249,7 @@ func (t *Tracker) lookup(from netip.AddrPort, valid bool, now time.Time) *sender
 		// a sender's first valid datagram: promote it
 		t.probation.remove(s)
 		t.makeRoom(&t.main, t.cfg.MaxSenders, &t.evicted)
-		s.init(t.cfg.Window)
+		t.initSender(s)
 		t.main.pushFront(s)
 	default:
 		s.list.moveToFront(s)
@@ -262,6 +266,11 @@ func (t *Tracker) makeRoom(l *lruList, limit int, evicted *uint64) {
 		delete(t.m, old.addr)
 		if t.last == old {
 			t.last = nil
+		}
+		if old.bits != nil {
+			// Keep its buffers for the sender that takes its place, so a
+			// flood of new senders does not churn the heap.
+			t.spareBits, t.spareAdv = old.bits, old.adv
 		}
 		*evicted++
 	}
@@ -361,12 +370,22 @@ type sender struct {
 
 type advance struct{ seq, idx uint64 }
 
-func (s *sender) init(window int) {
-	if s.bits == nil {
-		s.bits = make([]uint64, window/64)
-		s.window = uint64(window)
-		s.adv = make([]advance, extentRing)
+// initSender gives s its duplicate window and extent ring: those of the
+// last evicted sender if there is one, cleared, or new ones.
+func (t *Tracker) initSender(s *sender) {
+	if s.bits != nil {
+		return
 	}
+	s.window = uint64(t.cfg.Window)
+	if t.spareBits != nil {
+		s.bits, s.adv = t.spareBits, t.spareAdv
+		t.spareBits, t.spareAdv = nil, nil
+		clear(s.bits)
+		clear(s.adv)
+		return
+	}
+	s.bits = make([]uint64, t.cfg.Window/64)
+	s.adv = make([]advance, extentRing)
 }
 
 func (s *sender) stats() Stats {
