@@ -24,6 +24,7 @@ func commands() []*cli.Command {
 		proxyCommand(),
 		demoCommand(),
 		benchCommand(),
+		keygenCommand(),
 	}
 }
 

@@ -126,14 +126,29 @@ func TestChatOverPipes(t *testing.T) {
 	a.expectOut(`^` + regexp.QuoteMeta(addr) + `> "a line with \\x01 control"$`)
 
 	a.say("exit")
-	a.expectErr(`^bye$`)
+	a.expectErr(`^bye: sent`)
 	if code := a.wait(); code != 0 {
 		t.Errorf("chat A exit status %d, want 0", code)
 	}
 	// Ctrl-D: end of input ends the chat too.
 	b.stdin.Close()
-	b.expectErr(`^bye$`)
+	b.expectErr(`^bye: sent`)
 	if code := b.wait(); code != 0 {
 		t.Errorf("chat B exit status %d, want 0", code)
+	}
+}
+
+// TestChatTimeout: --timeout ends a chat that has been idle, says which
+// timeout expired, and is reset by every line either way.
+func TestChatTimeout(t *testing.T) {
+	b := startChild(t, "chat", "--bind", "127.0.0.1:0", "--timeout", "300ms")
+	addr := b.expectErr(`listening on (\S+) \(UDP\)`)[1]
+	a := startChild(t, "chat", addr)
+	a.expectErr(`^chatting with`)
+	a.say("hello")
+	b.expectOut(`> hello$`)
+	b.expectErr(`^nothing sent or received for 300ms \(--timeout\); bye: sent 0 lines, received 1$`)
+	if code := b.wait(); code != 0 {
+		t.Errorf("exit status %d", code)
 	}
 }

@@ -10,13 +10,17 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/arq"
+	"github.com/udpchat/udpchat/dgram/guard"
+	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
 
@@ -39,6 +43,15 @@ func listenCommand() *cli.Command {
 			"as they arrive, once and in order; with --output FILE it receives one transfer into FILE,\n" +
 			"written to a temporary file and renamed into place only once its SHA-256 verified, and\n" +
 			"exits 0, or 1 if the transfer failed (leaving nothing under FILE).\n\n" +
+			"--echo answers through a guard, so that it cannot be used as a reflector: never to source\n" +
+			"port 0 or to the ports of other reflecting services (--echo-block), at most --echo-rate\n" +
+			"replies a second per source address and --echo-total in all (token buckets), and not to\n" +
+			"a source that keeps sending back exactly what we answered (another echo server). The\n" +
+			"summary counts what it suppressed.\n\n" +
+			"With --key-file (or UDPCHAT_KEY), every datagram must be sealed under that key (udpchat\n" +
+			"keygen): anything else is rejected with its cause (unsealed, bad tag, replay, stale,\n" +
+			"unknown session), shown, counted, never delivered and never echoed; --count counts only\n" +
+			"the datagrams that authenticated. Echoes are sealed too.\n\n" +
 			"Examples:\n" +
 			"  udpchat listen                          # 127.0.0.1:9000\n" +
 			"  udpchat listen :9000 --echo             # an echo server on every interface\n" +
@@ -47,7 +60,7 @@ func listenCommand() *cli.Command {
 			"  udpchat listen --reliable --output copy.bin   # then: udpchat send 127.0.0.1:9000 --file original.bin",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "echo", Aliases: []string{"e"}, Usage: "send every datagram back to its sender"},
-			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "exit after `N` datagrams, malformed ones included (0: no limit)"},
+			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "exit after `N` datagrams, malformed ones included; with a key, authentic ones (0: no limit)"},
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"t"}, Value: &durationValue{}, Usage: "exit after `D` with nothing received, e.g. 5s (0: no limit)"},
 			&cli.BoolFlag{Name: "seq", Usage: "decode the sequence header, track loss, reordering and duplicates per sender"},
 			&cli.GenericFlag{Name: "rcvbuf", Value: &sizeValue{}, Usage: "ask for a socket receive buffer of `BYTES` (SO_RCVBUF, e.g. 4M) and report what was granted"},
@@ -56,6 +69,11 @@ func listenCommand() *cli.Command {
 			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "hex dump each payload"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per datagram and a summary"},
+			keyFileFlag(),
+			&cli.Float64Flag{Name: "echo-rate", Value: guard.DefaultPerSource, Usage: "with --echo, answer each source address at most `N` times a second (a burst of N; 0: no limit)"},
+			&cli.Float64Flag{Name: "echo-total", Value: guard.DefaultTotal, Usage: "with --echo, answer at most `N` datagrams a second in all (0: no limit)"},
+			&cli.StringFlag{Name: "echo-block", Value: portList(guard.DefaultBlockedPorts), Usage: "with --echo, never answer these source `PORTS` (comma-separated; \"none\"); port 0 never is"},
+			&cli.IntFlag{Name: "echo-loop", Value: guard.DefaultLoopLimit, Usage: "with --echo, stop answering a source that sends back what we answered `N` times in a row"},
 		},
 		Action: runListen,
 	}
@@ -74,6 +92,8 @@ type listenOpts struct {
 	reliable bool
 	output   string
 	idle     time.Duration
+	key      *seal.Key
+	guard    guard.Config
 }
 
 func parseListenOpts(c *cli.Context) (*listenOpts, error) {
@@ -126,13 +146,93 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 	if _, _, _, err := dgram.ParseListenAddr(o.addr); err != nil {
 		return nil, err
 	}
+	g, err := guardConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	o.guard = g
+	if o.key, err = loadKey(c); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
+
+// guardConfig reads the --echo-* flags.
+func guardConfig(c *cli.Context) (guard.Config, error) {
+	var g guard.Config
+	for _, f := range []string{"echo-rate", "echo-total", "echo-block", "echo-loop"} {
+		if c.IsSet(f) && !c.Bool("echo") {
+			return g, usagef(c, "--%s needs --echo", f)
+		}
+	}
+	rate, total := c.Float64("echo-rate"), c.Float64("echo-total")
+	if rate < 0 || total < 0 {
+		return g, usagef(c, "--echo-rate and --echo-total must be 0 (no limit) or more")
+	}
+	g.PerSource, g.Total = rate, total
+	if rate == 0 {
+		g.PerSource = -1
+	}
+	if total == 0 {
+		g.Total = -1
+	}
+	ports, err := parsePortList(c.String("echo-block"))
+	if err != nil {
+		return g, usagef(c, "--echo-block: %v", err)
+	}
+	g.Blocked = ports
+	if n := c.Int("echo-loop"); n < 1 {
+		return g, usagef(c, "--echo-loop must be at least 1, got %d", n)
+	} else {
+		g.LoopLimit = n
+	}
+	return g, nil
+}
+
+// portList formats ports as --echo-block takes them.
+func portList(ports []uint16) string {
+	var b []byte
+	for i, p := range ports {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(p), 10)
+	}
+	return string(b)
+}
+
+// parsePortList reads "7,19,53" or "none".
+func parsePortList(s string) ([]uint16, error) {
+	ports := []uint16{}
+	s = strings.TrimSpace(s)
+	if s == "" || s == "none" {
+		return ports, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 16)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("%q is not a port from 1 to 65535 (give a comma-separated list, or \"none\")", f)
+		}
+		ports = append(ports, uint16(n))
+	}
+	return ports, nil
+}
+
+// listenMemoryLimit is the soft memory limit listen runs under unless
+// GOMEMLIMIT says otherwise. Its tables are bounded (senders, sessions,
+// echo buckets: about 20 MiB when all are full); the limit makes the
+// garbage collector work harder before the heap's usual doubling takes
+// a flooded listener past it.
+const listenMemoryLimit = 32 << 20
 
 func runListen(c *cli.Context) error {
 	o, err := parseListenOpts(c)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		old := debug.SetMemoryLimit(listenMemoryLimit)
+		defer debug.SetMemoryLimit(old)
 	}
 	conn, err := dgram.Listen(c.Context, o.addr)
 	if err != nil {
@@ -158,6 +258,12 @@ func runListen(c *cli.Context) error {
 	if o.seq {
 		l.tracker = seq.NewTracker(seq.Config{})
 	}
+	if l.keys, err = newKeyring(o.key); err != nil {
+		return err
+	}
+	if o.echo {
+		l.guard = guard.New(o.guard)
+	}
 	if o.json {
 		l.js = newJSONWriter(bw)
 	}
@@ -167,6 +273,9 @@ func runListen(c *cli.Context) error {
 	}
 	if o.echo {
 		what += ", echoing"
+	}
+	if l.keys != nil {
+		what += ", sealed"
 	}
 	fmt.Fprintf(stderr, "listening on %s (UDP)%s; Ctrl-C to stop\n", dgram.LocalAddrPort(conn), what)
 
@@ -192,6 +301,9 @@ type listener struct {
 	errw    io.Writer
 	js      *jsonWriter
 	rcvbuf  int
+
+	keys  *keyring     // --key-file
+	guard *guard.Guard // --echo
 
 	lastFlush time.Time
 	line      []byte // the line being formatted, reused
@@ -273,6 +385,14 @@ func (l *listener) loop(ctx context.Context) error {
 			return nil
 		}
 		now := time.Now()
+		if l.keys != nil {
+			if cause := l.keys.open(&d); cause != seal.None {
+				if err := l.printRejected(d, cause); err != nil {
+					return err
+				}
+				continue // not delivered, not echoed, not counted
+			}
+		}
 		if err := l.handle(d, now); err != nil {
 			return err
 		}
@@ -301,13 +421,24 @@ func (l *listener) handle(d dgram.Datagram, now time.Time) error {
 		return err
 	}
 	if l.opts.echo {
-		l.echo(d)
+		l.echo(d, now)
 	}
 	return nil
 }
 
-func (l *listener) echo(d dgram.Datagram) {
-	if _, err := l.conn.WriteToUDPAddrPort(d.Data, d.From); err != nil {
+func (l *listener) echo(d dgram.Datagram, now time.Time) {
+	if l.guard.Check(d.From, d.Data, now) != guard.Allow {
+		return
+	}
+	out := d.Data
+	if l.keys != nil {
+		var err error
+		if out, err = l.keys.seal(d.Data); err != nil {
+			l.echoErrs++
+			return
+		}
+	}
+	if _, err := l.conn.WriteToUDPAddrPort(out, d.From); err != nil {
 		l.echoErrs++
 		if l.echoErrs == 1 {
 			fmt.Fprintf(l.errw, "warning: echo to %s failed: %v (further failures are only counted)\n", d.From, dgram.Classify("send", d.From.String(), err))
@@ -346,6 +477,33 @@ func (l *listener) print(d dgram.Datagram) error {
 			b = appendShown(b, d.Data)
 			b = append(b, '\n')
 		}
+	}
+	l.line = b
+	_, err := l.out.Write(b)
+	return err
+}
+
+// printRejected shows a datagram that did not authenticate: who sent it,
+// why it was refused, its size; never its content.
+func (l *listener) printRejected(d dgram.Datagram, c seal.Cause) error {
+	b := l.line[:0]
+	if l.js != nil {
+		b = append(b, `{"type":"rejected","from":"`...)
+		b = d.From.AppendTo(b)
+		b = append(b, `","bytes":`...)
+		b = strconv.AppendInt(b, int64(len(d.Data)), 10)
+		b = append(b, `,"cause":"`...)
+		b = append(b, c.String()...)
+		b = append(b, "\"}\n"...)
+	} else {
+		b = d.From.AppendTo(b)
+		b = append(b, " rejected: "...)
+		b = append(b, c.String()...)
+		b = append(b, ": "...)
+		b = append(b, causeText(c)...)
+		b = append(b, " ("...)
+		b = appendCount(b, len(d.Data), "byte")
+		b = append(b, ")\n"...)
 	}
 	l.line = b
 	_, err := l.out.Write(b)
@@ -496,6 +654,10 @@ type listenSummaryJSON struct {
 	Evicted       *uint64 `json:"evicted_senders,omitempty"`
 	RcvbufDrops   *uint64 `json:"rcvbuf_drops,omitempty"`
 	Rcvbuf        int     `json:"rcvbuf_bytes,omitempty"`
+
+	EchoSuppressed map[string]uint64 `json:"echo_suppressed,omitempty"`
+	Authenticated  *uint64           `json:"authenticated,omitempty"`
+	Rejected       map[string]uint64 `json:"rejected,omitempty"`
 }
 
 // senderSummaryJSON is the per-sender summary of listen --seq --json.
@@ -514,6 +676,8 @@ type senderSummaryJSON struct {
 	Restarts   uint64  `json:"restarts"`
 	Malformed  uint64  `json:"malformed"`
 	JitterMs   float64 `json:"jitter_ms"`
+
+	Rejected map[string]uint64 `json:"rejected,omitempty"`
 }
 
 func lossPct(lost, expected uint64) float64 {
@@ -534,9 +698,22 @@ func (l *listener) summary() error {
 		sum := listenSummaryJSON{Type: "summary", Datagrams: l.datagrams, Bytes: l.bytes,
 			Senders: l.senders.len(), SendersCapped: l.senders.full, Echoed: l.echoed, EchoErrors: l.echoErrs,
 			Truncated: l.truncated, RcvbufDrops: drops, Rcvbuf: l.rcvbuf}
+		if l.guard != nil {
+			sum.EchoSuppressed = suppressedMap(l.guard)
+		}
+		if l.keys != nil {
+			n, r := l.keys.opener.Accepted(), l.keys.opener.Rejected()
+			sum.Authenticated, sum.Rejected = &n, r.Map(true)
+		}
 		if l.tracker != nil {
 			for _, s := range l.tracker.Senders() {
-				if err := l.js.write(senderJSON(s)); err != nil {
+				sj := senderJSON(s)
+				if l.keys != nil {
+					if p, ok := l.keys.peer(s.Peer); ok {
+						sj.Rejected = p.Rejected.Map(true)
+					}
+				}
+				if err := l.js.write(sj); err != nil {
 					return err
 				}
 			}
@@ -561,12 +738,20 @@ func (l *listener) summary() error {
 		if l.echoErrs > 0 {
 			s += fmt.Sprintf(" (%d echoes failed)", l.echoErrs)
 		}
+		if n := l.guard.Suppressed(); n > 0 {
+			s += ", " + suppressedText(l.guard)
+		}
 	}
 	if l.truncated > 0 {
 		s += fmt.Sprintf(", %d truncated", l.truncated)
 	}
 	if _, err := fmt.Fprintln(l.out, s); err != nil {
 		return err
+	}
+	if l.keys != nil {
+		if _, err := fmt.Fprintf(l.out, "sealed: %d authenticated, %s\n", l.keys.opener.Accepted(), rejectedText(l.keys.opener.Rejected())); err != nil {
+			return err
+		}
 	}
 	if drops != nil && *drops > 0 {
 		buf := ""
@@ -603,6 +788,11 @@ func (l *listener) seqSummary() error {
 		if s.MaxExtent > 0 || s.Stale > 0 || s.Restarts > 0 {
 			notes = append(notes, fmt.Sprintf("%s: late by up to %d arrivals, %d stale, %s",
 				s.Peer, s.MaxExtent, s.Stale, plural(s.Restarts, "restart")))
+		}
+		if l.keys != nil {
+			if p, ok := l.keys.peer(s.Peer); ok && p.Rejected.Total() > 0 {
+				notes = append(notes, fmt.Sprintf("%s: %s", s.Peer, rejectedText(p.Rejected)))
+			}
 		}
 	}
 	if err := tw.flush(); err != nil {
@@ -646,3 +836,25 @@ func (s *addrSet) add(a netip.AddrPort) {
 }
 
 func (s *addrSet) len() int { return len(s.m) }
+
+// suppressedMap is the guard's refusals by reason, for JSON.
+func suppressedMap(g *guard.Guard) map[string]uint64 {
+	c := g.Counts()
+	m := make(map[string]uint64, guard.NumVerdicts)
+	for v := guard.PortZero; v < guard.NumVerdicts; v++ {
+		m[v.Key()] = c[v]
+	}
+	return m
+}
+
+// suppressedText is the guard's refusals in words.
+func suppressedText(g *guard.Guard) string {
+	c := g.Counts()
+	var parts []string
+	for v := guard.PortZero; v < guard.NumVerdicts; v++ {
+		if c[v] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c[v], v))
+		}
+	}
+	return fmt.Sprintf("%d not echoed by the reflection guard (%s)", g.Suppressed(), strings.Join(parts, ", "))
+}

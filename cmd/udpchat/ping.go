@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/udpchat/udpchat/dgram"
+	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
 
@@ -37,6 +38,7 @@ func pingCommand() *cli.Command {
 			&cli.GenericFlag{Name: "size", Aliases: []string{"s"}, Value: &sizeValue{n: defaultPingSize}, Usage: "probe size in `BYTES`, the 20-byte header included"},
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"W"}, Value: &durationValue{d: time.Second}, Usage: "wait `D` for each reply; later replies count as late"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per reply and a summary"},
+			keyFileFlag(),
 		},
 		Action: runPing,
 	}
@@ -56,6 +58,7 @@ type pingOpts struct {
 	size     int
 	timeout  time.Duration
 	json     bool
+	key      *seal.Key
 }
 
 func parsePingOpts(c *cli.Context) (*pingOpts, error) {
@@ -83,7 +86,14 @@ func parsePingOpts(c *cli.Context) (*pingOpts, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := dgram.CheckSize(o.size, dst); err != nil {
+	if o.key, err = loadKey(c); err != nil {
+		return nil, err
+	}
+	check := dgram.CheckSize
+	if o.key != nil {
+		check = sealedLimit
+	}
+	if err := check(o.size, dst); err != nil {
 		return nil, usagef(c, "--size: %v", err)
 	}
 	o.dst = dst
@@ -101,6 +111,9 @@ func runPing(c *cli.Context) error {
 	}
 	defer conn.Close()
 	p := &pinger{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, reader: dgram.NewReader(conn, 0)}
+	if p.keys, err = newKeyring(o.key); err != nil {
+		return err
+	}
 	if o.json {
 		p.js = newJSONWriter(c.App.Writer)
 	} else {
@@ -140,6 +153,7 @@ type pinger struct {
 	out    io.Writer
 	errw   io.Writer
 	js     *jsonWriter
+	keys   *keyring // --key-file
 
 	ring        [pingRing]probe
 	next        uint64 // next seq to send
@@ -156,6 +170,7 @@ type pinger struct {
 	malformed   uint64
 	unknown     uint64
 	refused     uint64
+	sendErrs    uint64 // probes the kernel would not take (buffer full)
 	rttMin      time.Duration
 	rttMax      time.Duration
 	rttSum      float64 // ms
@@ -250,20 +265,33 @@ func (p *pinger) expire(now time.Time) error {
 func (p *pinger) send(now time.Time) error {
 	q := p.next
 	seq.Header{Type: seq.TypeData, Seq: q, Sent: now.UnixNano()}.Put(p.buf)
-	if _, err := p.conn.Write(p.buf); err != nil {
-		err = dgram.Classify("send", p.opts.dst.String(), err)
-		if !errors.Is(err, dgram.ErrRefused) {
+	wire := p.buf
+	if p.keys != nil {
+		var err error
+		if wire, err = p.keys.seal(p.buf); err != nil {
 			return err
 		}
-		// The refusal answers an earlier probe; this one was not sent yet.
-		p.refused++
-		if err := p.line(nil, fmt.Sprintf("from %s: port unreachable: nobody is listening there", p.opts.dst)); err != nil {
-			return err
-		}
-		if _, err := p.conn.Write(p.buf); err != nil {
-			if err = dgram.Classify("send", p.opts.dst.String(), err); !errors.Is(err, dgram.ErrRefused) {
+	}
+	if err := writeRetry(p.conn, wire, p.opts.dst.String()); err != nil {
+		switch {
+		case errors.Is(err, dgram.ErrRefused):
+			// The refusal answers an earlier probe; this one was not sent yet.
+			p.refused++
+			if err := p.line(nil, fmt.Sprintf("from %s: port unreachable: nobody is listening there", p.opts.dst)); err != nil {
 				return err
 			}
+			if err := writeRetry(p.conn, wire, p.opts.dst.String()); err != nil && !errors.Is(err, dgram.ErrRefused) && !errors.Is(err, dgram.ErrNoBuffers) {
+				return err
+			}
+		case errors.Is(err, dgram.ErrNoBuffers):
+			// Still full after the retries: this probe is lost here, and
+			// will time out like one lost on the way.
+			p.sendErrs++
+			if err := p.line(nil, fmt.Sprintf("probe seq=%d not sent: %v", q, err)); err != nil {
+				return err
+			}
+		default:
+			return err
 		}
 	}
 	p.ring[q%pingRing] = probe{seq: q, sent: now, valid: true}
@@ -286,6 +314,12 @@ type pingReplyJSON struct {
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 func (p *pinger) reply(d dgram.Datagram, now time.Time) error {
+	if p.keys != nil {
+		if c := p.keys.open(&d); c != seal.None {
+			return p.line(pingEventJSON{Type: "rejected", From: d.From.String(), Bytes: len(d.Data), Message: c.String()},
+				fmt.Sprintf("%d bytes from %s: rejected: %s: %s", len(d.Data), d.From, c, causeText(c)))
+		}
+	}
 	h, _, err := seq.Decode(d.Data)
 	if err == nil && h.Type != seq.TypeData {
 		err = &seq.DecodeError{Err: seq.ErrType, Got: uint8(h.Type)}
@@ -373,6 +407,9 @@ type pingSummaryJSON struct {
 	RTTMax      *float64 `json:"rtt_max_ms"`
 	RTTMdev     *float64 `json:"rtt_mdev_ms"`
 	TimeMs      float64  `json:"time_ms"`
+
+	SendErrors uint64            `json:"send_errors,omitempty"`
+	Rejected   map[string]uint64 `json:"rejected,omitempty"`
 }
 
 func (p *pinger) summary() error {
@@ -391,9 +428,12 @@ func (p *pinger) summary() error {
 	if p.js != nil {
 		s := pingSummaryJSON{Type: "summary", Peer: p.opts.dst.String(), Transmitted: p.transmitted, Received: p.received,
 			Duplicates: p.duplicates, LossPct: loss, Late: p.late, Reordered: p.reordered, Malformed: p.malformed,
-			Refused: p.refused, TimeMs: ms(elapsed)}
+			Refused: p.refused, SendErrors: p.sendErrs, TimeMs: ms(elapsed)}
 		if p.received > 0 {
 			s.RTTMin, s.RTTAvg, s.RTTMax, s.RTTMdev = &mn, &avg, &mx, &mdev
+		}
+		if p.keys != nil {
+			s.Rejected = p.keys.opener.Rejected().Map(true)
 		}
 		return p.js.write(s)
 	}
@@ -409,6 +449,12 @@ func (p *pinger) summary() error {
 	}
 	if p.refused > 0 {
 		odd = append(odd, plural(p.refused, "port-unreachable error"))
+	}
+	if p.sendErrs > 0 {
+		odd = append(odd, fmt.Sprintf("%d probes not sent (socket buffer full)", p.sendErrs))
+	}
+	if p.keys != nil && p.keys.opener.Rejected().Total() > 0 {
+		odd = append(odd, rejectedText(p.keys.opener.Rejected())+" replies")
 	}
 	if len(odd) > 0 {
 		fmt.Fprintln(p.out, strings.Join(odd, ", "))

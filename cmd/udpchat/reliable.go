@@ -20,6 +20,7 @@ import (
 
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/arq"
+	"github.com/udpchat/udpchat/dgram/seal"
 )
 
 // The reliable mode's messages, over arq. Each arq message starts with a
@@ -93,7 +94,12 @@ func runSendReliable(ctx context.Context, o *sendOpts, file string, stdin io.Rea
 		return err
 	}
 	defer pc.Close()
-	conn, err := arq.Dial(ctx, pc, o.dst, arq.Config{IdleTimeout: o.idle})
+	sealed, err := sealConn(pc, o.key, errw)
+	if err != nil {
+		return err
+	}
+	defer sealed.report()
+	conn, err := arq.Dial(ctx, sealed.pc, o.dst, arq.Config{IdleTimeout: o.idle})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -291,13 +297,37 @@ type reliableListener struct {
 	js     *jsonWriter
 	output string
 
-	messages uint64
+	messages            uint64
+	transfers, failures uint64
+}
+
+// summary ends a listen --reliable run without --output (with it, the
+// transfer's own line is the summary).
+func (r *reliableListener) summary() {
+	if r.output != "" {
+		return
+	}
+	if r.js != nil {
+		_ = r.js.write(struct {
+			Type      string `json:"type"`
+			Transfers uint64 `json:"transfers"`
+			Failed    uint64 `json:"failed"`
+			Messages  uint64 `json:"messages"`
+		}{"summary", r.transfers, r.failures, r.messages})
+		return
+	}
+	fmt.Fprintf(r.out, "received %s (%d failed), %s\n", plural(r.transfers, "transfer"), r.failures, plural(r.messages, "message"))
 }
 
 // runListenReliable accepts transfers on conn until the context ends, the
 // idle timeout passes, or (with --output) one transfer completes.
 func runListenReliable(ctx context.Context, o *listenOpts, conn *net.UDPConn, out, errw io.Writer) error {
-	l, err := arq.Listen(conn, arq.Config{IdleTimeout: o.idle})
+	sealed, err := sealConn(conn, o.key, errw)
+	if err != nil {
+		return err
+	}
+	defer sealed.report()
+	l, err := arq.Listen(sealed.pc, arq.Config{IdleTimeout: o.idle})
 	if err != nil {
 		return err
 	}
@@ -306,6 +336,7 @@ func runListenReliable(ctx context.Context, o *listenOpts, conn *net.UDPConn, ou
 	if o.json {
 		r.js = newJSONWriter(out)
 	}
+	defer r.summary()
 	for {
 		actx := ctx
 		var cancel context.CancelFunc = func() {}
@@ -406,6 +437,7 @@ func (r *reliableListener) receive(ctx context.Context, c *arq.Conn) error {
 		return r.failed(peer, fmt.Errorf("SHA-256 mismatch: the sender says %x, the bytes received hash to %x", sum, got), bytes)
 	}
 	st := c.Stats()
+	r.transfers++
 	if w != nil {
 		if err := w.Flush(); err != nil {
 			return r.failed(peer, err, bytes)
@@ -486,9 +518,36 @@ func (r *reliableListener) deliver(h hash.Hash, w *bufio.Writer, peer netip.Addr
 }
 
 func (r *reliableListener) failed(peer netip.AddrPort, err error, bytes uint64) error {
+	r.failures++
 	where := ""
 	if r.output != "" {
 		where = "; nothing was written to " + r.output
 	}
 	return fmt.Errorf("transfer from %s failed after %s: %v%s", peer, plural(bytes, "byte"), err, where)
+}
+
+// sealedConn is the PacketConn arq runs on: the socket itself, or with a
+// key the socket wrapped in a seal.Conn.
+type sealedConn struct {
+	pc   net.PacketConn
+	conn *seal.Conn // nil without a key
+	errw io.Writer
+}
+
+func sealConn(pc net.PacketConn, k *seal.Key, errw io.Writer) (*sealedConn, error) {
+	if k == nil {
+		return &sealedConn{pc: pc}, nil
+	}
+	c, err := seal.NewConn(pc, k, seal.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return &sealedConn{pc: c, conn: c, errw: errw}, nil
+}
+
+// report prints, with a key, what was authenticated and rejected.
+func (s *sealedConn) report() {
+	if s.conn != nil {
+		fmt.Fprintf(s.errw, "sealed: %d authenticated, %s\n", s.conn.Accepted(), rejectedText(s.conn.Rejected()))
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/arq"
+	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
 
@@ -53,6 +54,7 @@ func sendCommand() *cli.Command {
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "send the bytes of `FILE` reliably (implies --reliable)"},
 			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "report what was sent and received as JSON lines"},
+			keyFileFlag(),
 		},
 		Action: runSend,
 	}
@@ -74,6 +76,7 @@ type sendOpts struct {
 	reliable bool
 	file     string
 	idle     time.Duration
+	key      *seal.Key
 }
 
 // padByte fills --size padding.
@@ -137,6 +140,11 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 			return nil, err
 		}
 	}
+	key, err := loadKey(c)
+	if err != nil {
+		return nil, err
+	}
+	o.key = key
 	dst, err := dgram.Resolve(c.Context, o.dstText)
 	if err != nil {
 		return nil, err
@@ -186,6 +194,12 @@ func (o *sendOpts) shape(m []byte) ([]byte, error) {
 		}
 		return m, nil
 	}
+	if o.key != nil {
+		if err := sealedLimit(len(m)+hl, o.dst); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 	if err := dgram.CheckSize(len(m)+hl, o.dst); err != nil {
 		return nil, err
 	}
@@ -212,6 +226,9 @@ func runSend(c *cli.Context) error {
 	}
 	defer conn.Close()
 	s := &sender{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, start: time.Now()}
+	if s.keys, err = newKeyring(o.key); err != nil {
+		return err
+	}
 	if o.json {
 		s.js = newJSONWriter(c.App.Writer)
 	}
@@ -246,7 +263,8 @@ type sender struct {
 	errw   io.Writer
 	js     *jsonWriter
 	start  time.Time
-	buf    []byte // the datagram being sent, header included
+	buf    []byte   // the datagram being sent, header included
+	keys   *keyring // --key-file
 
 	sent, bytes, replies, late, silent uint64
 }
@@ -378,7 +396,14 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 		s.buf = seq.Header{Type: seq.TypeData, Seq: s.sent, Sent: t0.UnixNano()}.Append(s.buf)
 	}
 	s.buf = append(s.buf, m...)
-	if err := s.write(s.buf); err != nil {
+	wire := s.buf
+	if s.keys != nil {
+		var err error
+		if wire, err = s.keys.seal(s.buf); err != nil {
+			return err
+		}
+	}
+	if err := s.write(wire); err != nil {
 		return err
 	}
 	q := s.sent
@@ -402,7 +427,7 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	d, err := s.reader.Read()
+	d, err := s.readReply()
 	switch {
 	case err == nil:
 		s.replies++
@@ -420,6 +445,17 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 	}
 }
 
+// readReply reads the next reply; with a key, the next one that
+// authenticates (the others are counted and skipped) until the deadline.
+func (s *sender) readReply() (dgram.Datagram, error) {
+	for {
+		d, err := s.reader.Read()
+		if err != nil || s.keys == nil || s.keys.open(&d) == seal.None {
+			return d, err
+		}
+	}
+}
+
 // drainLate reads, without waiting, replies that came after their timeout,
 // so they are reported as late rather than taken for the next reply.
 func (s *sender) drainLate() {
@@ -427,6 +463,9 @@ func (s *sender) drainLate() {
 		d, ok, err := s.reader.TryRead()
 		if err != nil || !ok {
 			return
+		}
+		if s.keys != nil && s.keys.open(&d) != seal.None {
+			continue // counted by the opener
 		}
 		s.late++
 		_ = s.printReply(d, 0, true)
@@ -451,20 +490,29 @@ func (s *sender) printReply(d dgram.Datagram, rtt time.Duration, late bool) erro
 // few times with a growing pause before it is reported; ECONNREFUSED (the
 // ICMP answer to an earlier datagram) ends the run.
 func (s *sender) write(m []byte) error {
+	err := writeRetry(s.conn, m, s.opts.dst.String())
+	if errors.Is(err, dgram.ErrRefused) {
+		return fmt.Errorf("datagram %d not sent: %w", s.sent+1, err)
+	}
+	return err
+}
+
+// writeRetry writes m on the connected socket c. A full socket buffer
+// (ENOBUFS, or EAGAIN from a non-blocking send) is retried with a growing
+// pause, ten times over about 100ms, before the classified error is
+// returned: the caller reports it, it need not be fatal.
+func writeRetry(c *net.UDPConn, m []byte, dst string) error {
 	backoff := 100 * time.Microsecond
 	for attempt := 0; ; attempt++ {
-		_, err := s.conn.Write(m)
+		_, err := c.Write(m)
 		if err == nil {
 			return nil
 		}
-		err = dgram.Classify("send", s.opts.dst.String(), err)
+		err = dgram.Classify("send", dst, err)
 		if errors.Is(err, dgram.ErrNoBuffers) && attempt < 10 {
 			time.Sleep(backoff)
 			backoff *= 2
 			continue
-		}
-		if errors.Is(err, dgram.ErrRefused) {
-			return fmt.Errorf("datagram %d not sent: %w", s.sent+1, err)
 		}
 		return err
 	}
@@ -478,6 +526,8 @@ type sendSummaryJSON struct {
 	Replies *uint64 `json:"replies,omitempty"`
 	Late    *uint64 `json:"late,omitempty"`
 	Silent  *uint64 `json:"no_reply,omitempty"`
+
+	Rejected map[string]uint64 `json:"rejected,omitempty"`
 }
 
 // finish prints the summary and decides the outcome.
@@ -493,6 +543,9 @@ func (s *sender) finish(err error) error {
 		sum := sendSummaryJSON{Type: "summary", To: s.opts.dst.String(), Sent: s.sent, Bytes: s.bytes}
 		if s.opts.wait {
 			sum.Replies, sum.Late, sum.Silent = &s.replies, &s.late, &s.silent
+			if s.keys != nil {
+				sum.Rejected = s.keys.opener.Rejected().Map(true)
+			}
 		}
 		if werr := s.js.write(sum); werr != nil && err == nil {
 			err = werr
@@ -504,6 +557,12 @@ func (s *sender) finish(err error) error {
 			if s.late > 0 {
 				line += fmt.Sprintf(", %d late", s.late)
 			}
+			if s.keys != nil && s.keys.opener.Rejected().Total() > 0 {
+				line += ", " + rejectedText(s.keys.opener.Rejected()) + " replies"
+			}
+		}
+		if s.keys != nil {
+			line += " (sealed)"
 		}
 		fmt.Fprintln(s.errw, line)
 	}
