@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -166,8 +167,8 @@ func guardConfig(c *cli.Context) (guard.Config, error) {
 		}
 	}
 	rate, total := c.Float64("echo-rate"), c.Float64("echo-total")
-	if rate < 0 || total < 0 {
-		return g, usagef(c, "--echo-rate and --echo-total must be 0 (no limit) or more")
+	if !(rate >= 0 && total >= 0) || math.IsInf(rate, 0) || math.IsInf(total, 0) {
+		return g, usagef(c, "--echo-rate and --echo-total are replies a second: a finite number, 0 (no limit) or more")
 	}
 	g.PerSource, g.Total = rate, total
 	if rate == 0 {

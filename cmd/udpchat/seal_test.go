@@ -286,3 +286,37 @@ func TestKeyFromEnvironment(t *testing.T) {
 		t.Errorf("a short hex key: %d %s", code, errOut)
 	}
 }
+
+// TestSealedChat: a forged or unsealed datagram cannot become the peer of
+// `chat --bind --key-file`; the real peer, with the key, can.
+func TestSealedChat(t *testing.T) {
+	keyPath, _ := newKeyFile(t, "k")
+	_, other := newKeyFile(t, "other")
+	b := startChild(t, "chat", "--bind", "127.0.0.1:0", "--key-file", keyPath)
+	addr := b.expectErr(`listening on (\S+) \(UDP\)`)[1]
+	dst, _ := net.ResolveUDPAddr("udp", addr)
+	evil := udpSocket(t, "127.0.0.1:0")
+	evil.WriteTo([]byte("let me in"), dst)
+	b.expectErr(`^rejected a datagram from .*: unsealed: `)
+	s, _ := other.NewSealer()
+	forged, _ := s.Seal(nil, []byte("let me in, sealed"), time.Now())
+	evil.WriteTo(forged, dst)
+	b.expectErr(`^rejected a datagram from .*: bad tag: `)
+
+	a := startChild(t, "chat", addr, "--key-file", keyPath)
+	a.expectErr(`^chatting with`)
+	a.say("hello")
+	from := b.expectOut(`^(127\.0\.0\.1:\d+)> hello$`)[1]
+	if from == evil.LocalAddr().String() {
+		t.Fatal("the forger became the peer")
+	}
+	b.say("hi")
+	a.expectOut(`> hi$`)
+	b.stdin.Close()
+	b.expectErr(`^bye: sent 1 line, received 1; sealed, 2 rejected \(1 unsealed, 1 bad tag\)$`)
+	// The forger got nothing back.
+	evil.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, _, err := evil.ReadFrom(make([]byte, 100)); err == nil {
+		t.Error("the forger got a reply")
+	}
+}

@@ -9,10 +9,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
 )
+
+// maxKeyFile bounds what LoadKeyFile reads.
+const maxKeyFile = 4096
 
 // SecretLen is the size of the secret `udpchat keygen` writes, in bytes.
 const SecretLen = 32
@@ -113,19 +117,20 @@ func LoadKeyFile(path string) (k *Key, warning string, err error) {
 	if st.IsDir() {
 		return nil, "", fmt.Errorf("key file %s is a directory", path)
 	}
-	if st.Size() > 4096 {
-		return nil, "", fmt.Errorf("key file %s: %w: %d bytes is far too long", path, ErrKeyFormat, st.Size())
-	}
-	data := make([]byte, st.Size()+1)
-	n, err := f.Read(data)
-	if err != nil && n == 0 && st.Size() > 0 {
+	// Read through a limit rather than by Size: a pipe (<(cat key)) or a
+	// special file has no size.
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
 		return nil, "", fmt.Errorf("key file: %w", err)
 	}
-	secret, err := ParseSecret(data[:n])
+	if len(data) > maxKeyFile {
+		return nil, "", fmt.Errorf("key file %s: %w: it is far too long", path, ErrKeyFormat)
+	}
+	secret, err := ParseSecret(data)
 	if err != nil {
 		return nil, "", fmt.Errorf("key file %s: %w", path, err)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+	if perm := st.Mode().Perm(); st.Mode().IsRegular() && perm&0o077 != 0 {
 		warning = fmt.Sprintf("key file %s can be read by others (mode %04o): chmod 600 %s", path, perm, path)
 	}
 	k, err = NewKey(secret)
