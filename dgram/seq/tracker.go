@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/udpchat/udpchat/dgram/internal/lru"
 )
 
 // Kind is what a datagram's arrival meant for its sender's sequence.
@@ -260,8 +262,8 @@ func (t *Tracker) lookup(from netip.AddrPort, valid bool, now time.Time) *sender
 }
 
 func (t *Tracker) makeRoom(l *lruList, limit int, evicted *uint64) {
-	for l.n >= limit && l.tail != nil {
-		old := l.tail
+	for l.Len() >= limit && l.back() != nil {
+		old := l.back()
 		l.remove(old)
 		delete(t.m, old.addr)
 		if t.last == old {
@@ -340,10 +342,10 @@ func (t *Tracker) Totals() Totals {
 
 // sender is one sender's state.
 type sender struct {
-	addr       netip.AddrPort
-	order      uint64
-	prev, next *sender
-	list       *lruList
+	addr  netip.AddrPort
+	order uint64
+	node  lru.Node[*sender] // in list
+	list  *lruList
 
 	firstSeen, lastSeen time.Time
 	lastArrival         time.Time // last valid datagram
@@ -546,43 +548,28 @@ func (s *sender) updateJitter(h Header, nowNs int64) {
 	s.lastTransit, s.hasTransit = transit, true
 }
 
-// lruList is an intrusive doubly linked list, most recently seen first.
+// lruList orders one of the Tracker's tables, most recently seen first,
+// and records in each sender which table it is in.
 type lruList struct {
-	head, tail *sender
-	n          int
+	lru.List[*sender]
 }
 
 func (l *lruList) pushFront(s *sender) {
-	s.list, s.prev, s.next = l, nil, l.head
-	if l.head != nil {
-		l.head.prev = s
-	}
-	l.head = s
-	if l.tail == nil {
-		l.tail = s
-	}
-	l.n++
+	s.node.Value, s.list = s, l
+	l.PushFront(&s.node)
 }
 
 func (l *lruList) remove(s *sender) {
-	if s.prev != nil {
-		s.prev.next = s.next
-	} else {
-		l.head = s.next
-	}
-	if s.next != nil {
-		s.next.prev = s.prev
-	} else {
-		l.tail = s.prev
-	}
-	s.prev, s.next, s.list = nil, nil, nil
-	l.n--
+	l.Remove(&s.node)
+	s.list = nil
 }
 
-func (l *lruList) moveToFront(s *sender) {
-	if l.head == s {
-		return
+func (l *lruList) moveToFront(s *sender) { l.MoveToFront(&s.node) }
+
+// back is the least recently seen sender, nil when the list is empty.
+func (l *lruList) back() *sender {
+	if n := l.Back(); n != nil {
+		return n.Value
 	}
-	l.remove(s)
-	l.pushFront(s)
+	return nil
 }
