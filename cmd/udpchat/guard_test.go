@@ -45,10 +45,10 @@ func TestEchoGuardFlood(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	elapsed := time.Since(start)
 	replies := readAll(t, src, 300*time.Millisecond)
+	elapsed := time.Since(start) // the flood, and every reply it drew
 	// A token bucket gives at most its burst (10) plus 10 a second.
-	max := 10 + int(10*(elapsed+300*time.Millisecond).Seconds()) + 1
+	max := 10 + int(10*elapsed.Seconds()) + 1
 	if len(replies) < 10 || len(replies) > max {
 		t.Errorf("%d replies to a %d-datagram flood over %v, want 10 to %d", len(replies), flood, elapsed, max)
 	}
@@ -75,19 +75,22 @@ func TestEchoLoop(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		flags []string
-		max   int
+		max   func(d time.Duration) int // the most bounces the guard may allow in d
 		cause string
 	}{
-		{"rate limit", nil, 101, "source_rate"},
-		{"loop detection", []string{"--echo-rate", "0", "--echo-total", "0", "--echo-loop", "20"}, 21, "loop"},
+		// The bucket's burst, plus its refill while the loop ran.
+		{"rate limit", nil, func(d time.Duration) int { return 100 + int(100*d.Seconds()) + 1 }, "source_rate"},
+		{"loop detection", []string{"--echo-rate", "0", "--echo-total", "0", "--echo-loop", "20"}, func(time.Duration) int { return 21 }, "loop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := startChild(t, append([]string{"listen", "127.0.0.1:0", "--echo", "--json"}, tc.flags...)...)
 			addr := l.expectErr(`listening on (\S+) \(UDP\)`)[1]
 			dst, _ := net.ResolveUDPAddr("udp", addr)
 			naive := udpSocket(t, "127.0.0.1:0")
+			start := time.Now()
 			naive.WriteTo([]byte("ping-pong"), dst)
 			bounces := 0
+			var last time.Time
 			buf := make([]byte, 2048)
 			for bounces < 100_000 { // bounded: a failing guard ends the test, not the machine
 				naive.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
@@ -96,10 +99,11 @@ func TestEchoLoop(t *testing.T) {
 					break // quiet: the loop ended
 				}
 				bounces++
+				last = time.Now()
 				naive.WriteTo(buf[:n], from)
 			}
-			if bounces == 0 || bounces > tc.max {
-				t.Errorf("the loop ran %d times, want 1 to %d", bounces, tc.max)
+			if max := tc.max(last.Sub(start)); bounces == 0 || bounces > max {
+				t.Errorf("the loop ran %d times in %v, want 1 to %d", bounces, last.Sub(start), max)
 			}
 			l.cmd.Process.Signal(os.Interrupt)
 			sum := jsonLine(t, l.expectOut(`^.*"type":"summary".*$`)[0])
