@@ -111,6 +111,15 @@ func (s *batchSys) tryRead(c *net.UDPConn, ms []Message) (int, error) {
 	return s.readMode(ms, true)
 }
 
+// setIov points iov at buf.
+func setIov(iov *syscall.Iovec, buf []byte) {
+	iov.Base = nil
+	if len(buf) > 0 {
+		iov.Base = &buf[0]
+	}
+	iov.SetLen(len(buf))
+}
+
 func (s *batchSys) readMode(ms []Message, nonblock bool) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
@@ -118,13 +127,7 @@ func (s *batchSys) readMode(ms []Message, nonblock bool) (int, error) {
 	for i := range ms {
 		h := &s.hdrs[i]
 		iov := &s.iovs[i]
-		buf := ms[i].Buf
-		if len(buf) > 0 {
-			iov.Base = &buf[0]
-		} else {
-			iov.Base = nil
-		}
-		iov.SetLen(len(buf))
+		setIov(iov, ms[i].Buf)
 		h.hdr = syscall.Msghdr{
 			Name:    (*byte)(unsafe.Pointer(&s.names[i])),
 			Namelen: uint32(syscall.SizeofSockaddrInet6),
@@ -168,20 +171,14 @@ func (s *batchSys) write(c *net.UDPConn, ms []Message) (int, error) {
 	for i := range ms {
 		h := &s.hdrs[i]
 		iov := &s.iovs[i]
-		buf := ms[i].Buf
-		if len(buf) > 0 {
-			iov.Base = &buf[0]
-		} else {
-			iov.Base = nil
-		}
-		iov.SetLen(len(buf))
+		setIov(iov, ms[i].Buf)
 		h.hdr = syscall.Msghdr{Iov: iov}
 		h.hdr.Iovlen = 1
 		if ms[i].Addr.IsValid() {
 			h.hdr.Name = (*byte)(unsafe.Pointer(&s.names[i]))
 			h.hdr.Namelen = encodeSockaddr(&s.names[i], ms[i].Addr, s.family)
 		}
-		if seg := ms[i].Segment; seg > 0 && seg < len(buf) {
+		if seg := ms[i].Segment; seg > 0 && seg < len(ms[i].Buf) {
 			oob := s.oobs[i*batchOOB : (i+1)*batchOOB]
 			putSegment(oob, seg)
 			h.hdr.Control = &oob[0]

@@ -235,6 +235,8 @@ func runBenchClient(c *cli.Context, o *benchOpts, conn *net.UDPConn, where strin
 	}
 	row := func(r bench.Interval) {
 		secs := (r.End - r.Start).Seconds()
+		recvMbps := float64(r.Received) * float64(o.size) * 8 / secs / 1e6
+		loss := pct(r.Sent-min(r.Received, r.Sent), r.Sent)
 		if js != nil {
 			_ = js.write(struct {
 				Type       string  `json:"type"`
@@ -250,15 +252,13 @@ func runBenchClient(c *cli.Context, o *benchOpts, conn *net.UDPConn, where strin
 				Duplicates uint64  `json:"duplicates"`
 				JitterMs   float64 `json:"jitter_ms"`
 			}{"interval", r.Start.Seconds(), r.End.Seconds(), r.Sent, r.Received, float64(r.Sent) / secs,
-				float64(r.Received) / secs, float64(r.Received) * float64(o.size) * 8 / secs / 1e6,
-				pct(r.Sent-min(r.Received, r.Sent), r.Sent), r.Reordered, r.Duplicates, r.JitterMs})
+				float64(r.Received) / secs, recvMbps, loss, r.Reordered, r.Duplicates, r.JitterMs})
 			return
 		}
 		recv := "recv ?"
 		if r.Known {
 			recv = fmt.Sprintf("recv %7s/s %9.1f Mbit/s  loss %5.2f%%  ooo %d  dup %d  jitter %.3f ms",
-				si(float64(r.Received)/secs), float64(r.Received)*float64(o.size)*8/secs/1e6,
-				pct(r.Sent-min(r.Received, r.Sent), r.Sent), r.Reordered, r.Duplicates, r.JitterMs)
+				si(float64(r.Received)/secs), recvMbps, loss, r.Reordered, r.Duplicates, r.JitterMs)
 		}
 		fmt.Fprintf(out, "[%5.1f-%5.1f s]  sent %7s/s  %s\n", r.Start.Seconds(), r.End.Seconds(), si(float64(r.Sent)/secs), recv)
 	}

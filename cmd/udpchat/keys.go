@@ -30,6 +30,9 @@ const keyEnv = "UDPCHAT_KEY"
 // warning on stderr.
 func loadKey(c *cli.Context) (*seal.Key, error) {
 	path := c.String("key-file")
+	if path == "" && c.IsSet("key-file") {
+		return nil, usagef(c, "--key-file needs a FILE (udpchat keygen FILE writes one)")
+	}
 	if path == "" {
 		v := strings.TrimSpace(os.Getenv(keyEnv))
 		if v == "" {
@@ -124,12 +127,14 @@ func causeText(c seal.Cause) string {
 	case seal.Replay:
 		return "a replay of a datagram already accepted"
 	case seal.Stale:
-		return fmt.Sprintf("older than the %d-datagram anti-replay window", seal.Window)
+		return staleText
 	case seal.UnknownSession:
 		return "from a session that began before this receiver started (a replay it cannot check)"
 	}
 	return c.String()
 }
+
+var staleText = fmt.Sprintf("older than the %d-datagram anti-replay window", seal.Window)
 
 // sealedLimit checks that a datagram of n bytes still fits one UDP
 // datagram to dst once sealed.
@@ -158,6 +163,9 @@ func keygenCommand() *cli.Command {
 				return usagef(c, "keygen takes one FILE to write, got %d arguments", c.NArg())
 			}
 			path := c.Args().First()
+			if path == "" {
+				return usagef(c, "keygen needs a FILE name to write")
+			}
 			if err := seal.WriteKeyFile(path); err != nil {
 				return err
 			}

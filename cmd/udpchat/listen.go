@@ -464,24 +464,29 @@ func (l *listener) print(d dgram.Datagram) error {
 		b = append(b, "}\n"...)
 	} else {
 		b = d.From.AppendTo(b)
-		b = append(b, " ("...)
-		b = appendCount(b, len(d.Data), "byte")
-		if d.Truncated {
-			b = append(b, ", truncated"...)
-		}
-		b = append(b, "):"...)
-		if l.opts.hex {
-			b = append(b, '\n')
-			b = append(b, hexDump(d.Data, "  ")...)
-		} else {
-			b = append(b, ' ')
-			b = appendShown(b, d.Data)
-			b = append(b, '\n')
-		}
+		b = l.appendTail(b, d, d.Data)
 	}
 	l.line = b
 	_, err := l.out.Write(b)
 	return err
+}
+
+// appendTail ends a text line: " (N bytes[, truncated]): payload", the
+// payload shown as text or, with --hex, dumped on the lines below.
+func (l *listener) appendTail(b []byte, d dgram.Datagram, payload []byte) []byte {
+	b = append(b, " ("...)
+	b = appendCount(b, len(d.Data), "byte")
+	if d.Truncated {
+		b = append(b, ", truncated"...)
+	}
+	b = append(b, "):"...)
+	if l.opts.hex {
+		b = append(b, '\n')
+		return append(b, hexDump(payload, "  ")...)
+	}
+	b = append(b, ' ')
+	b = appendShown(b, payload)
+	return append(b, '\n')
 }
 
 // printRejected shows a datagram that did not authenticate: who sent it,
@@ -593,20 +598,7 @@ func (l *listener) printSeq(d dgram.Datagram, ev *seq.Event) error {
 	default:
 		b = append(b, ev.Kind.String()...)
 	}
-	b = append(b, " ("...)
-	b = appendCount(b, len(d.Data), "byte")
-	if d.Truncated {
-		b = append(b, ", truncated"...)
-	}
-	b = append(b, "):"...)
-	if l.opts.hex {
-		b = append(b, '\n')
-		b = append(b, hexDump(ev.Payload, "  ")...)
-	} else {
-		b = append(b, ' ')
-		b = appendShown(b, ev.Payload)
-		b = append(b, '\n')
-	}
+	b = l.appendTail(b, d, ev.Payload)
 	l.line = b
 	_, err := l.out.Write(b)
 	return err

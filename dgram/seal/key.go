@@ -145,7 +145,7 @@ func WriteKeyFile(path string) error {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s already exists: a key file is never overwritten (remove it first, or pick another name)", path)
 		}
-		return err
+		return fmt.Errorf("cannot create the key file: %w", err)
 	}
 	if _, err := f.Write(FormatSecret(GenerateSecret())); err != nil {
 		f.Close()
