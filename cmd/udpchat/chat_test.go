@@ -21,6 +21,13 @@ type child struct {
 
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
+	return startChildInput(t, "", args...)
+}
+
+// startChildInput is startChild with input already waiting on its stdin
+// (which stays open), so that the child reads it as soon as it starts.
+func startChildInput(t *testing.T, input string, args ...string) *child {
+	t.Helper()
 	bin, err := exec.LookPath("udpchat") // installed by testscript.Main
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +35,9 @@ func startChild(t *testing.T, args ...string) *child {
 	c := &child{t: t, cmd: exec.Command(bin, args...), stdout: make(chan string, 100), stderr: make(chan string, 100)}
 	c.cmd.Env = childEnv(c.cmd.Environ())
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c.stdin, input); err != nil {
 		t.Fatal(err)
 	}
 	out, err := c.cmd.StdoutPipe()
@@ -138,16 +148,15 @@ func TestChatOverPipes(t *testing.T) {
 	}
 }
 
-// TestChatTimeout: --timeout ends a chat that has been idle, says which
-// timeout expired, and is reset by every line either way.
+// TestChatTimeout: --timeout ends a chat that has been idle, and says
+// which timeout expired. The line b sends is on its stdin before it
+// starts, so that no timer races the test's own pace.
 func TestChatTimeout(t *testing.T) {
-	b := startChild(t, "chat", "--bind", "127.0.0.1:0", "--timeout", "300ms")
-	addr := b.expectErr(`listening on (\S+) \(UDP\)`)[1]
-	a := startChild(t, "chat", addr)
-	a.expectErr(`^chatting with`)
-	a.say("hello")
-	b.expectOut(`> hello$`)
-	b.expectErr(`^nothing sent or received for 300ms \(--timeout\); bye: sent 0 lines, received 1$`)
+	a := startChild(t, "chat", "--bind", "127.0.0.1:0")
+	addr := a.expectErr(`listening on (\S+) \(UDP\)`)[1]
+	b := startChildInput(t, "hello\n", "chat", addr, "--timeout", "300ms")
+	a.expectOut(`> hello$`)
+	b.expectErr(`^nothing sent or received for 300ms \(--timeout\); bye: sent 1 line, received 0$`)
 	if code := b.wait(); code != 0 {
 		t.Errorf("exit status %d", code)
 	}

@@ -70,7 +70,8 @@ func runReliableDemo(ctx context.Context, w io.Writer, js *jsonWriter, o *demoOp
 	fmt.Fprintf(w, "Raw UDP:   %c in order   %c lost   %c late   %c duplicated\n", markInOrder, markLost, markLate, markDup)
 	writeStrip(w, a.marks, o.color)
 	fmt.Fprintf(w, "  %d of %d messages arrived, %d lost, %d late, %d twice.\n\n", s.Unique, o.count, len(a.lost), s.Reordered, s.Duplicates)
-	fmt.Fprintln(w, "Through arq, on the same link (same seed):")
+	fmt.Fprintln(w, "Through arq, on a link with the same settings and seed (arq's packets draw their own fates and its")
+	fmt.Fprintln(w, "timers follow the clock, so this half differs from run to run):")
 	writeStrip(w, rel.marks, o.color)
 	order := "in order, each once"
 	if !rel.inOrder {
@@ -79,7 +80,7 @@ func runReliableDemo(ctx context.Context, w io.Writer, js *jsonWriter, o *demoOp
 	fmt.Fprintf(w, "  %d of %d messages arrived, %s.\n\n", rel.delivered, rel.sent, order)
 	wire := rel.snd.WireBytesSent + rel.rcv.WireBytesSent
 	fmt.Fprintln(w, "The price of reliability:")
-	fmt.Fprintf(w, "  - %s; the retransmission timer expired %s, SACK and tail probes found the rest;\n",
+	fmt.Fprintf(w, "  - %s; the retransmission timer expired %s, SACK and tail probes found the other losses;\n",
 		plural(rel.snd.Retransmits, "retransmission"), plural(rel.snd.Timeouts, "time"))
 	fmt.Fprintf(w, "  - %d data packets and %d acknowledgements for %d messages: %s of payload took %s on the wire (%.1fx);\n",
 		rel.snd.SegmentsSent+rel.snd.Retransmits, rel.rcv.AcksSent, rel.sent, humanBytes(rel.payload), humanBytes(wire),

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +38,8 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI transcripts. Update expectations by editing the
 // .txtar files; `go test ./cmd/udpchat -run TestScripts/NAME -v` runs one.
 func TestScripts(t *testing.T) {
+	// Runs after every transcript (they run in parallel subtests).
+	t.Cleanup(func() { writeReadmeUpdates(t) })
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("..", "..", "testdata", "script"),
 		RequireExplicitExec: true,
@@ -54,6 +56,9 @@ func TestScripts(t *testing.T) {
 			case "root":
 				return os.Geteuid() == 0, nil
 			}
+			if name, ok := strings.CutPrefix(cond, "tool:"); ok {
+				return haveTool(name)
+			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -65,6 +70,9 @@ func TestScripts(t *testing.T) {
 			"freeport":   cmdFreePort,
 			"relay":      cmdRelay,
 			"echoserver": cmdEchoServer,
+			"term":       cmdTerm,
+			"show":       cmdShow,
+			"readme":     cmdReadme,
 		},
 	})
 }
@@ -89,6 +97,7 @@ type proc struct {
 	stderr lockedBuffer
 	done   chan struct{}
 	err    error
+	term   *termOpts // start -term: a README example's terminal
 }
 
 type lockedBuffer struct {
@@ -114,39 +123,49 @@ func scriptProcs(ts *testscript.TestScript) *procs { return ts.Value(procsKey{})
 // is open.
 var readyRE = regexp.MustCompile(`(?:listening|proxying) on (\S+)`)
 
-// cmdStart runs `start NAME PROG ARGS...`: PROG in the background, waiting
-// until it announces "listening on ADDR" on stderr, then sets $NAME to ADDR.
+// cmdStart runs `start [-term OUT [-show TEXT] [-bg] [-ready RE]] NAME PROG ARGS...`:
+// PROG in the background, waiting until it announces "listening on ADDR"
+// on stderr, then sets $NAME to ADDR and $NAME_PORT to its port. With -term, stdout and stderr are
+// merged, as on a terminal, for a README example (see readme_test.go).
 func cmdStart(ts *testscript.TestScript, neg bool, args []string) {
+	term, args := parseStartOpts(ts, args)
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: start NAME PROG [ARGS...]")
+		ts.Fatalf("usage: start [-term OUT [-show TEXT] [-bg] [-ready REGEXP]] NAME PROG [ARGS...]")
 	}
 	name := args[0]
 	path, err := lookPath(ts, args[1])
 	ts.Check(err)
-	p := &proc{cmd: exec.Command(path, args[2:]...), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(path, args[2:]...), done: make(chan struct{}), term: term}
 	p.cmd.Dir = ts.MkAbs(".")
 	p.cmd.Env = childEnv(append(os.Environ(), "PATH="+ts.Getenv("PATH")))
-	p.cmd.Stdout = &p.stdout
-	stderr, err := p.cmd.StderrPipe()
-	ts.Check(err)
-	ts.Check(p.cmd.Start())
 	ready := make(chan string, 1)
 	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		announced := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.stderr.Write([]byte(line + "\n"))
-			if m := readyRE.FindStringSubmatch(line); m != nil && !announced {
-				announced = true
-				ready <- m[1]
-			}
+	if term != nil {
+		line := displayLine(term.show, args[1:])
+		if term.bg {
+			line = strings.TrimSuffix(line, "\n") + " &\n"
 		}
-	}()
+		appendFile(ts, term.out, line)
+		merged, err := p.cmd.StdoutPipe()
+		ts.Check(err)
+		p.cmd.Stderr = p.cmd.Stdout
+		ts.Check(p.cmd.Start())
+		go func() {
+			defer close(copied)
+			scanMerged(merged, &p.stdout, term.ready, ready)
+		}()
+	} else {
+		p.cmd.Stdout = &p.stdout
+		stderr, err := p.cmd.StderrPipe()
+		ts.Check(err)
+		ts.Check(p.cmd.Start())
+		go func() {
+			defer close(copied)
+			scanMerged(stderr, &p.stderr, nil, ready)
+		}()
+	}
 	go func() {
-		<-copied // all of stderr read before Wait closes the pipe
+		<-copied // all of the output read before Wait closes the pipe
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
@@ -165,10 +184,13 @@ func cmdStart(ts *testscript.TestScript, neg bool, args []string) {
 	select {
 	case addr := <-ready:
 		ts.Setenv(name, addr)
+		if ap, err := netip.ParseAddrPort(addr); err == nil {
+			ts.Setenv(name+"_PORT", strconv.Itoa(int(ap.Port())))
+		}
 	case <-p.done:
-		ts.Fatalf("%s exited before it was ready: %v\nstderr:\n%s", name, p.err, p.stderr.String())
+		ts.Fatalf("%s exited before it was ready: %v\nstderr:\n%s", name, p.err, p.stderr.String()+p.stdout.String())
 	case <-time.After(readyTimeout):
-		ts.Fatalf("%s not ready within %v\nstderr:\n%s", name, readyTimeout, p.stderr.String())
+		ts.Fatalf("%s not ready within %v\nstderr:\n%s", name, readyTimeout, p.stderr.String()+p.stdout.String())
 	}
 }
 
@@ -210,6 +232,9 @@ func cmdAwait(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	fmt.Fprint(ts.Stdout(), p.stdout.String())
 	fmt.Fprint(ts.Stderr(), p.stderr.String())
+	if p.term != nil && !p.term.bg {
+		appendFile(ts, p.term.out, p.stdout.String())
+	}
 	checkStatus(ts, neg, args[1:], p.cmd.ProcessState.ExitCode())
 }
 
@@ -302,6 +327,19 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	addr := c.LocalAddr().String()
 	ts.Check(c.Close())
 	ts.Setenv(args[0], addr)
+}
+
+// haveTool is the condition [tool:NAME]: whether the program NAME is
+// installed. Under CI (which installs what the transcripts need, see
+// .ci/run) a missing program is an error rather than a skip.
+func haveTool(name string) (bool, error) {
+	if _, err := exec.LookPath(name); err == nil {
+		return true, nil
+	}
+	if os.Getenv("CI") != "" {
+		return false, fmt.Errorf("%s is not installed, and CI should have installed it (.ci/run)", name)
+	}
+	return false, nil
 }
 
 // hasIPv6Loopback reports whether ::1 can be bound here.
