@@ -1,73 +1,57 @@
 package dgram
 
 import (
-	"iter"
+	"context"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 )
-
-// Message is one datagram of a batch read or write.
-type Message struct {
-	// Buf is, for a read, the buffer to fill (its length is the most that
-	// will be read) and, for a write, the payload.
-	Buf []byte
-	// N is, after a read, the number of bytes received into Buf.
-	N int
-	// Addr is, after a read, the sender; for a write, the destination
-	// (leave it zero on a connected socket).
-	Addr netip.AddrPort
-	// Truncated reports, after a read, that the datagram was larger than
-	// Buf (MSG_TRUNC) and only its first len(Buf) bytes were kept.
-	Truncated bool
-	// Segment is the segment size of a coalesced buffer (UDP GSO/GRO):
-	// Buf[:N] (read) or Buf (write) then holds several datagrams, each
-	// Segment bytes long except the last, which may be shorter. After a
-	// read it is set only on a socket with EnableGRO, for a buffer the
-	// kernel coalesced (0 otherwise: one datagram). For a write, a Segment
-	// smaller than len(Buf) asks the kernel to cut Buf into datagrams
-	// (UDP_SEGMENT); at most MaxSegments of them, all to the same Addr.
-	Segment int
-}
-
-// Datagrams returns how many datagrams a message holds: one, or for a
-// coalesced buffer, len/Segment rounded up.
-func (m *Message) Datagrams(n int) int {
-	if m.Segment <= 0 || n <= m.Segment {
-		return 1
-	}
-	return (n + m.Segment - 1) / m.Segment
-}
 
 // DefaultBatch is the number of messages a Batch moves per system call
 // unless told otherwise.
 const DefaultBatch = 64
 
-// Batch reads and writes many datagrams per system call: recvmmsg(2) and
-// sendmmsg(2) on Linux (amd64 and arm64), one recvmsg/sendmsg per datagram
-// elsewhere. It allocates nothing per datagram: the message headers, I/O
-// vectors and socket addresses are allocated once, for up to Size messages.
-//
-// golang.org/x/net/ipv4's ReadBatch does the same job but allocates a
-// net.Addr for every datagram received, which a proxy or benchmark moving
-// hundreds of thousands of datagrams a second cannot afford; hence this
-// type.
+// Batch is the engine under Conn: it reads and writes many datagrams per
+// system call on one *net.UDPConn, recvmmsg(2) and sendmmsg(2) on Linux
+// (every architecture: golang.org/x/sys/unix), one datagram per call
+// elsewhere. It allocates nothing per datagram: message headers, I/O
+// vectors, socket addresses and control-message buffers are allocated
+// once, for up to Size messages.
 //
 // A Batch is not safe for concurrent use: one goroutine reads with it and
-// (another Batch of the same socket, in another goroutine) writes. It does
-// not own the socket.
+// (another Batch of the same socket, in another goroutine) writes. Conn
+// holds one of each behind locks and is what most code should use. A
+// Batch does not own the socket and never closes it.
 type Batch struct {
-	c    *net.UDPConn
-	size int
-	sys  batchSys
+	c     *net.UDPConn
+	size  int
+	local netip.AddrPort // the socket's bound address
+	wild  bool           // bound to a wildcard address
+	v6    bool           // an AF_INET6 socket
+	gso   atomic.Bool    // writes may use UDP_SEGMENT
+	log   *slog.Logger   // nil: slog.Default()
+
+	ctrunc atomic.Uint64 // datagrams whose control messages were cut (MSG_CTRUNC)
+	drops  atomic.Uint32 // the highest SO_RXQ_OVFL count seen
+
+	sys batchSys
 }
 
 // NewBatch returns a Batch for c moving up to size messages per call
-// (size <= 0 means DefaultBatch).
+// (size <= 0 means DefaultBatch). It does not own c.
 func NewBatch(c *net.UDPConn, size int) (*Batch, error) {
+	return newBatch(c, size, nil)
+}
+
+func newBatch(c *net.UDPConn, size int, log *slog.Logger) (*Batch, error) {
 	if size <= 0 {
 		size = DefaultBatch
 	}
-	b := &Batch{c: c, size: size}
+	b := &Batch{c: c, size: size, local: LocalAddrPort(c), v6: isIPv6Socket(c), log: log}
+	b.wild = b.local.Addr().IsUnspecified()
+	b.gso.Store(GSOSupported(c))
 	if err := b.sys.init(c, size); err != nil {
 		return nil, err
 	}
@@ -77,15 +61,25 @@ func NewBatch(c *net.UDPConn, size int) (*Batch, error) {
 // Size returns the most messages one call moves.
 func (b *Batch) Size() int { return b.size }
 
+// GSO reports whether writes of a coalesced Message (Segment) go out in
+// one system call (UDP_SEGMENT); false before the kernel's support was
+// found, or after it failed once (EIO) and the Batch fell back to one
+// datagram per message slot.
+func (b *Batch) GSO() bool { return b.gso.Load() }
+
+// CtrlTruncated returns how many datagrams were read with their control
+// messages cut short (MSG_CTRUNC; see Message.CtrlTruncated).
+func (b *Batch) CtrlTruncated() uint64 { return b.ctrunc.Load() }
+
 // Read waits for at least one datagram (until the socket's read deadline)
 // and reads up to min(len(ms), Size()) of those queued, filling each
-// message's N, Addr and Truncated. It returns how many were read. Errors
-// are classified as by Classify.
+// message's N, Addr, metadata and flags. It returns how many were read.
+// Errors are classified as by Classify.
 func (b *Batch) Read(ms []Message) (int, error) {
 	if len(ms) > b.size {
 		ms = ms[:b.size]
 	}
-	n, err := b.sys.read(b.c, ms)
+	n, err := b.sys.read(b, ms, false)
 	if err != nil {
 		return n, Classify("receive", localString(b.c), err)
 	}
@@ -98,7 +92,7 @@ func (b *Batch) TryRead(ms []Message) (int, error) {
 	if len(ms) > b.size {
 		ms = ms[:b.size]
 	}
-	n, err := b.sys.tryRead(b.c, ms)
+	n, err := b.sys.read(b, ms, true)
 	if err != nil {
 		return n, Classify("receive", localString(b.c), err)
 	}
@@ -107,26 +101,92 @@ func (b *Batch) TryRead(ms []Message) (int, error) {
 
 // Write sends every message in ms, in order, using as few calls as the
 // system allows; it loops until all are sent or an error stops it, and
-// returns how many were sent. A message whose Addr is zero is sent to the
-// connected peer.
+// returns how many were sent. A message whose Addr is zero goes to the
+// connected peer. A destination or source of the wrong address family for
+// the socket (an IPv6 address on an IPv4 socket) is an *Error of kind
+// ErrBadAddress, returned with the count of the messages before it.
 func (b *Batch) Write(ms []Message) (int, error) {
-	sent := 0
-	for sent < len(ms) {
-		chunk := ms[sent:]
-		if len(chunk) > b.size {
-			chunk = chunk[:b.size]
+	n, err := b.sys.write(b, ms)
+	if err != nil {
+		addr := remoteString(b.c)
+		if addr == "" && n < len(ms) {
+			addr = ms[n].Addr.String()
 		}
-		n, err := b.sys.write(b.c, chunk)
-		sent += n
-		if err != nil {
-			addr := remoteString(b.c)
-			if addr == "" && sent < len(ms) {
-				addr = ms[sent].Addr.String()
+		return n, Classify("send", addr, err)
+	}
+	return n, nil
+}
+
+// gsoFailed turns GSO off after the kernel refused a segmented send with
+// EIO (a device or path without checksum offload), once, and says so at
+// debug level.
+func (b *Batch) gsoFailed(err error) {
+	if !b.gso.Swap(false) {
+		return
+	}
+	log := b.log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.LogAttrs(context.Background(), slog.LevelDebug, "dgram: UDP GSO send failed; sending one datagram per message from now on",
+		slog.String("local", b.local.String()), slog.String("err", err.Error()))
+}
+
+// fillMeta completes a message just read: its local address, from the
+// kernel's control messages or, on a socket bound to one address, from the
+// binding.
+func (b *Batch) fillMeta(m *Message, md *meta) {
+	m.IfIndex, m.TTL, m.Drops = md.ifIndex, md.ttl, md.drops
+	if md.segment > 0 && md.segment < m.N {
+		m.Segment = md.segment
+	}
+	switch {
+	case md.dst.IsValid():
+		m.Local = netip.AddrPortFrom(md.dst, b.local.Port())
+	case !b.wild:
+		m.Local = b.local
+	}
+	if md.drops > 0 {
+		for {
+			old := b.drops.Load()
+			if md.drops <= old || b.drops.CompareAndSwap(old, md.drops) {
+				break
 			}
-			return sent, Classify("send", addr, err)
 		}
 	}
-	return sent, nil
+}
+
+// sockFamilyError says an address does not fit the socket's family.
+type sockFamilyError struct {
+	what string // "destination" or "source"
+	addr netip.Addr
+	v6   bool // the socket is IPv6
+}
+
+func (e *sockFamilyError) Error() string {
+	if e.v6 {
+		return fmt.Sprintf("the %s %v does not fit this IPv6 socket's reply (an IPv4 address for an IPv6 peer, or the reverse)", e.what, e.addr)
+	}
+	return fmt.Sprintf("an IPv6 %s (%v) on an IPv4 socket: use an IPv4 address, or a socket bound to [::]", e.what, e.addr)
+}
+
+// checkFamily returns an error when dst (if valid) or src (if valid) cannot
+// go through a socket of this family, or do not match each other.
+func (b *Batch) checkFamily(dst netip.AddrPort, src netip.AddrPort) error {
+	d, s := dst.Addr().Unmap(), src.Addr().Unmap()
+	if !b.v6 {
+		if dst.IsValid() && !d.Is4() {
+			return &Error{Op: "send", Addr: dst.String(), Kind: ErrBadAddress, Err: &sockFamilyError{"destination", d, false}}
+		}
+		if src.IsValid() && !s.Is4() {
+			return &Error{Op: "send", Addr: src.String(), Kind: ErrBadAddress, Err: &sockFamilyError{"source", s, false}}
+		}
+		return nil
+	}
+	if dst.IsValid() && src.IsValid() && d.Is4() != s.Is4() {
+		return &Error{Op: "send", Addr: src.String(), Kind: ErrBadAddress, Err: &sockFamilyError{"source", s, true}}
+	}
+	return nil
 }
 
 func localString(c *net.UDPConn) string {
@@ -141,22 +201,4 @@ func remoteString(c *net.UDPConn) string {
 		return a.String()
 	}
 	return ""
-}
-
-// All iterates over the datagrams a read message holds: Buf[:N]
-// whole, or, for a coalesced (GRO) buffer, each Segment-sized piece, the
-// last one possibly shorter. An empty datagram is yielded once.
-func (m *Message) All() iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		b, seg := m.Buf[:m.N], m.Segment
-		if seg <= 0 || seg >= len(b) {
-			yield(b)
-			return
-		}
-		for off := 0; off < len(b); off += seg {
-			if !yield(b[off:min(off+seg, len(b))]) {
-				return
-			}
-		}
-	}
 }

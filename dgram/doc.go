@@ -1,6 +1,7 @@
 // Package dgram is the core of udpchat: it opens UDP sockets from
 // "host:port" strings, knows the size limits of a datagram, reads datagrams
-// whole (reporting truncation and the kernel's receive-buffer drops), and
+// whole (reporting truncation and the kernel's receive-buffer drops), moves
+// many datagrams per system call with their addresses and metadata, and
 // turns the kernel's errors into sentences a user can act on.
 //
 // # Sockets
@@ -26,6 +27,70 @@
 // (DefaultListenAddr), a port alone ("9000", on DefaultHost) or ":9000"
 // (every interface, IPv4 and IPv6).
 //
+// # Batched I/O: BatchConn, Conn, Message
+//
+// BatchConn is the one small interface for moving datagrams in bulk:
+//
+//	type BatchConn interface {
+//		net.PacketConn
+//		ReadBatch(ms []Message) (int, error)
+//		WriteBatch(ms []Message) (int, error)
+//	}
+//
+// A Message is one datagram (or one UDP GSO/GRO buffer of several) with
+// what the kernel knows about it:
+//
+//	field          after ReadBatch                        for WriteBatch
+//	Buf, N         buffer, bytes received                 payload
+//	Addr           the sender                             the destination (zero: the connected peer)
+//	Local          the address the sender contacted       the source address to send from (zero: any)
+//	IfIndex        the interface it arrived on            the interface to send through (with Local)
+//	TTL            TTL / hop limit on arrival             -
+//	Segment        GRO: size of each coalesced datagram   GSO: cut Buf into datagrams of this size
+//	Drops          the kernel's drop counter, if attached -
+//	Truncated      payload cut (MSG_TRUNC)                -
+//	CtrlTruncated  metadata cut (MSG_CTRUNC), counted     -
+//
+// Conn is the BatchConn of a UDP socket: NewConn(c, ConnConfig{...})
+// sets the options asked for (Dst, TTL, Drops, GRO) and reads and writes
+// with recvmmsg(2) and sendmmsg(2) through golang.org/x/sys/unix on Linux,
+// one datagram per call elsewhere (control messages through
+// golang.org/x/net/ipv4 and ipv6 there). It allocates nothing per
+// datagram. A write with Segment uses UDP_SEGMENT where the kernel has it;
+// if the kernel refuses it with EIO (a device without checksum offload),
+// the Conn says so once at debug level and sends one datagram per message
+// from then on. A destination or source of the wrong family (an IPv6
+// address on an IPv4 socket) is an *Error of kind ErrBadAddress, returned
+// with the count of the messages sent before it.
+//
+// Wrappers that implement BatchConn too keep batching and GSO through
+// what they do; code that takes a net.PacketConn picks the fast path with
+// AsBatchConn, an interface check.
+// One ownership rule holds for every wrapper in this module: a wrapper
+// owns what it was given, and its Close closes it. Things that are not
+// connections (a Batch, a Reader, a Writer, a server) never close the
+// socket they use.
+//
+// # Replying from the address the peer contacted
+//
+// A socket bound to a wildcard address (":9000") receives datagrams sent
+// to any of the host's addresses, but a plain reply leaves from whichever
+// address the routing table picks. A client that wrote to 127.0.0.2 (or to
+// a server's second address) and reads on a connected socket never sees a
+// reply from 127.0.0.1. With ConnConfig.Dst, every Message read carries
+// Local, the address the peer contacted (IP_PKTINFO, IPV6_PKTINFO), and a
+// reply built with Message.ReplyTo leaves from it:
+//
+//	n, _ := conn.ReadBatch(in)
+//	for i := range in[:n] {
+//		out[i].ReplyTo(&in[i])
+//		out[i].Buf = in[i].Buf[:in[i].N]
+//	}
+//	conn.WriteBatch(out[:n])
+//
+// Writer.AddFrom does the same for coalesced writes, and a Reader's
+// Datagram.To tells the contacted address for one-at-a-time reading.
+//
 // # Size limits
 //
 // One datagram carries at most MaxPayloadIPv4 (65507) bytes over IPv4 and
@@ -34,6 +99,15 @@
 // defaults to RecvBufferSize, which holds any datagram; with a smaller
 // buffer the kernel truncates (MSG_TRUNC) and the Reader says so: unlike a
 // TCP stream, UDP never hands over the rest on the next read.
+//
+// # Reading one datagram at a time
+//
+// A Reader reads one datagram per recvmsg into its own buffer, with the
+// same metadata (Datagram.To, TTL, Drops) for the options set on the
+// socket (EnableDst, EnableTTL, EnableDropCounter: explicit, a Reader
+// changes no option itself). ReadContext waits until a deadline or until a
+// context ends, which replaces the set-deadline, check-context, read loop
+// that every receiver would otherwise write out.
 //
 // # Errors
 //

@@ -2,7 +2,7 @@
 
 package dgram
 
-import "syscall"
+import "golang.org/x/sys/unix"
 
 // msgTrunc is the MSG_TRUNC flag of recvmsg.
-const msgTrunc = syscall.MSG_TRUNC
+const msgTrunc = unix.MSG_TRUNC

@@ -2,14 +2,17 @@ package dgram
 
 import (
 	"net"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // EnableDropCounter asks the kernel to attach to each received datagram the
 // number of datagrams it has dropped on this socket because its receive
-// buffer was full (SO_RXQ_OVFL, Linux). A Reader reports it as Drops.
+// buffer was full (SO_RXQ_OVFL, Linux): Message.Drops and Datagram.Drops.
+// It is an explicit option (ConnConfig.Drops): KernelDrops and
+// Reader.Drops read the same counter at any time without it.
 func EnableDropCounter(c *net.UDPConn) error {
-	return setsockoptInt(c, syscall.SOL_SOCKET, syscall.SO_RXQ_OVFL, 1)
+	return setsockoptInt(c, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
 }
 
 // SetBuffers asks for SO_RCVBUF and SO_SNDBUF sizes (0 leaves one alone) and
@@ -27,12 +30,19 @@ func SetBuffers(c *net.UDPConn, rcv, snd int) (gotRcv, gotSnd int, err error) {
 			return 0, 0, err
 		}
 	}
-	gotRcv, err = getsockoptInt(c, syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	gotRcv, err = getsockoptInt(c, unix.SOL_SOCKET, unix.SO_RCVBUF)
 	if err != nil {
 		return 0, 0, err
 	}
-	gotSnd, err = getsockoptInt(c, syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	gotSnd, err = getsockoptInt(c, unix.SOL_SOCKET, unix.SO_SNDBUF)
 	return gotRcv, gotSnd, err
+}
+
+// isIPv6Socket reports whether c is an AF_INET6 socket (possibly
+// dual-stack).
+func isIPv6Socket(c *net.UDPConn) bool {
+	f, err := getsockoptInt(c, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	return err == nil && f == unix.AF_INET6
 }
 
 func setsockoptInt(c *net.UDPConn, level, opt, v int) error {
@@ -42,7 +52,7 @@ func setsockoptInt(c *net.UDPConn, level, opt, v int) error {
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), level, opt, v)
+		serr = unix.SetsockoptInt(int(fd), level, opt, v)
 	}); err != nil {
 		return err
 	}
@@ -60,7 +70,7 @@ func getsockoptInt(c *net.UDPConn, level, opt int) (int, error) {
 	var v int
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		v, serr = syscall.GetsockoptInt(int(fd), level, opt)
+		v, serr = unix.GetsockoptInt(int(fd), level, opt)
 	}); err != nil {
 		return 0, err
 	}

@@ -27,3 +27,9 @@ func SetBuffers(c *net.UDPConn, rcv, snd int) (gotRcv, gotSnd int, err error) {
 	}
 	return rcv, snd, nil
 }
+
+// isIPv6Socket guesses the socket's family from its address.
+func isIPv6Socket(c *net.UDPConn) bool {
+	a := LocalAddrPort(c).Addr()
+	return a.Is6() && !a.Is4In6()
+}

@@ -4,7 +4,8 @@ package dgram
 
 import (
 	"net/netip"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // TryRead reads a datagram only if one is already queued on the socket; it
@@ -12,7 +13,7 @@ import (
 // read deadline, which the caller sets again before a blocking Read.
 func (r *Reader) TryRead() (d Datagram, ok bool, err error) {
 	if err := r.c.SetReadDeadline(noDeadline); err != nil {
-		return Datagram{}, false, Classify("receive", r.local, err)
+		return Datagram{}, false, Classify("receive", r.localStr, err)
 	}
 	rc, err := r.c.SyscallConn()
 	if err != nil {
@@ -20,38 +21,34 @@ func (r *Reader) TryRead() (d Datagram, ok bool, err error) {
 	}
 	var (
 		n, oobn, flags int
-		from           syscall.Sockaddr
+		from           unix.Sockaddr
 		rerr           error
 	)
 	err = rc.Read(func(fd uintptr) bool {
-		n, oobn, flags, from, rerr = syscall.Recvmsg(int(fd), r.buf, r.oob, syscall.MSG_DONTWAIT)
-		return true // never wait in the poller
+		for {
+			n, oobn, flags, from, rerr = unix.Recvmsg(int(fd), r.buf, r.oob, unix.MSG_DONTWAIT)
+			if rerr != unix.EINTR {
+				return true // never wait in the poller
+			}
+		}
 	})
 	if err != nil {
-		return Datagram{}, false, Classify("receive", r.local, err)
+		return Datagram{}, false, Classify("receive", r.localStr, err)
 	}
-	if rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK {
+	if rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK {
 		return Datagram{}, false, nil
 	}
 	if rerr != nil {
 		return Datagram{}, false, r.classify(rerr)
 	}
-	if dr, ok := parseDrops(r.oob[:oobn]); ok {
-		r.drops = dr
-	}
-	d = Datagram{Data: r.buf[:n], From: sockaddrToAddrPort(from)}
-	if flags&syscall.MSG_TRUNC != 0 {
-		d.Truncated = true
-		r.truncated++
-	}
-	return d, true, nil
+	return r.datagram(n, r.oob[:oobn], flags&unix.MSG_TRUNC != 0, sockaddrToAddrPort(from)), true, nil
 }
 
-func sockaddrToAddrPort(sa syscall.Sockaddr) netip.AddrPort {
+func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
 	switch a := sa.(type) {
-	case *syscall.SockaddrInet4:
+	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *syscall.SockaddrInet6:
+	case *unix.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
 	}
 	return netip.AddrPort{}

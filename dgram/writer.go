@@ -7,15 +7,16 @@ import (
 )
 
 // Writer queues datagrams and writes them in batches: runs of equal-sized
-// datagrams to one destination are coalesced into UDP GSO buffers when the
-// socket supports it (see GSOSupported), and the buffers, or the single
-// datagrams otherwise, go out through a Batch, many per system call. The
-// datagrams stay separate on the wire; only the system calls are shared.
+// datagrams to one destination (from one source) are coalesced into UDP
+// GSO buffers when the connection supports it (see GSOSupported), and the
+// buffers, or the single datagrams otherwise, go out through a batch
+// write, many per system call. The datagrams stay separate on the wire;
+// only the system calls are shared.
 //
 // Add copies the datagram, so the caller may reuse its buffer at once.
-// A Writer is not safe for concurrent use.
+// A Writer is not safe for concurrent use. It does not own the connection.
 type Writer struct {
-	b     *Batch
+	b     batchWriter
 	gso   bool
 	msgs  []Message
 	bufs  [][]byte // backing store of each message slot, grown as needed
@@ -26,6 +27,16 @@ type Writer struct {
 	segs0 int      // most datagrams per GSO buffer
 }
 
+// batchWriter is what a Writer writes through.
+type batchWriter interface {
+	WriteBatch(ms []Message) (int, error)
+}
+
+// batchOf gives a Batch the BatchConn write method.
+type batchOf struct{ b *Batch }
+
+func (w batchOf) WriteBatch(ms []Message) (int, error) { return w.b.Write(ms) }
+
 // NewWriter returns a Writer on c sending up to batch messages per call
 // (DefaultBatch if batch <= 0), coalescing with GSO when gso is set and
 // the kernel supports it.
@@ -34,8 +45,26 @@ func NewWriter(c *net.UDPConn, batch int, gso bool) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{b: b, gso: gso && GSOSupported(c), msgs: make([]Message, b.Size()), bufs: make([][]byte, b.Size()),
-		segs0: MaxSegments}, nil
+	return newWriter(batchOf{b}, b.Size(), gso && b.GSO()), nil
+}
+
+// NewBatchWriter returns a Writer on any BatchConn, queueing up to batch
+// messages (DefaultBatch if batch <= 0) before it flushes. With gso set it
+// coalesces when the connection reports GSO (a GSO() bool method, which
+// *Conn, seal.Conn and netem.Conn have); a connection without GSO would
+// only split the buffers again.
+func NewBatchWriter(bc BatchConn, batch int, gso bool) *Writer {
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	if g, ok := bc.(interface{ GSO() bool }); !ok || !g.GSO() {
+		gso = false
+	}
+	return newWriter(bc, batch, gso)
+}
+
+func newWriter(b batchWriter, n int, gso bool) *Writer {
+	return &Writer{b: b, gso: gso, msgs: make([]Message, n), bufs: make([][]byte, n), segs0: MaxSegments}
 }
 
 // SetMaxSegments bounds how many datagrams one GSO buffer carries (1 to
@@ -53,13 +82,21 @@ func (w *Writer) Queued() int { return w.queue }
 // socket). When every slot is taken it flushes first, and returns that
 // flush's result: sent and failed datagrams and the error.
 func (w *Writer) Add(d []byte, dst netip.AddrPort) (sent, failed int, err error) {
+	return w.AddFrom(d, dst, netip.AddrPort{}, 0)
+}
+
+// AddFrom is Add with a source: the datagram leaves from src's address
+// (and through interface ifIndex, if not 0), as Message.Local says; a
+// reply copies both from the datagram it answers. A zero src lets the
+// kernel choose.
+func (w *Writer) AddFrom(d []byte, dst, src netip.AddrPort, ifIndex int) (sent, failed int, err error) {
 	if w.n > 0 && w.gso && len(d) > 0 {
 		m := &w.msgs[w.n-1]
 		seg := m.Segment
 		if seg == 0 {
 			seg = len(m.Buf)
 		}
-		if !w.short && m.Addr == dst && len(d) <= seg && w.segs < w.segs0 && len(m.Buf)+len(d) <= MaxGSOBytes && len(m.Buf) > 0 {
+		if !w.short && m.Addr == dst && m.Local == src && m.IfIndex == ifIndex && len(d) <= seg && w.segs < w.segs0 && len(m.Buf)+len(d) <= MaxGSOBytes && len(m.Buf) > 0 {
 			m.Buf = append(m.Buf, d...)
 			w.bufs[w.n-1] = m.Buf
 			m.Segment = seg
@@ -74,7 +111,7 @@ func (w *Writer) Add(d []byte, dst netip.AddrPort) (sent, failed int, err error)
 	}
 	buf := append(w.bufs[w.n][:0], d...)
 	w.bufs[w.n] = buf
-	w.msgs[w.n] = Message{Buf: buf, Addr: dst}
+	w.msgs[w.n] = Message{Buf: buf, Addr: dst, Local: src, IfIndex: ifIndex}
 	w.n++
 	w.segs, w.short = 1, len(d) == 0
 	w.queue++
@@ -87,7 +124,7 @@ func (w *Writer) Add(d []byte, dst netip.AddrPort) (sent, failed int, err error)
 func (w *Writer) Flush() (sent, failed int, err error) {
 	msgs := w.msgs[:w.n]
 	for len(msgs) > 0 {
-		k, werr := w.b.Write(msgs)
+		k, werr := w.b.WriteBatch(msgs)
 		for _, m := range msgs[:k] {
 			sent += m.Datagrams(len(m.Buf))
 		}

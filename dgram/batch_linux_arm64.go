@@ -1,6 +1,0 @@
-package dgram
-
-const (
-	sysRecvmmsg = 243
-	sysSendmmsg = 269
-)

@@ -1,0 +1,55 @@
+package dgram
+
+import (
+	"net/netip"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Control messages beyond the room a read leaves are reported and counted
+// (MSG_CTRUNC), not silently dropped.
+func TestCtrlTruncatedIsReported(t *testing.T) {
+	hasIPv6(t)
+	srvU := listenT(t, "[::]:0")
+	srv := newConnT(t, srvU, ConnConfig{Dst: true, TTL: true, Drops: true, GRO: true})
+	// options this package never asks for, to overflow its room
+	for _, o := range []struct{ level, opt, v int }{
+		{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1},
+		{unix.SOL_SOCKET, unix.SO_TIMESTAMPING, unix.SOF_TIMESTAMPING_RX_SOFTWARE | unix.SOF_TIMESTAMPING_SOFTWARE},
+		{unix.IPPROTO_IP, unix.IP_RECVTOS, 1},
+		{unix.IPPROTO_IP, unix.IP_RECVORIGDSTADDR, 1},
+		{unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1},
+		{unix.IPPROTO_IPV6, unix.IPV6_RECVORIGDSTADDR, 1},
+	} {
+		if err := setsockoptInt(srvU, o.level, o.opt, o.v); err != nil {
+			t.Logf("setsockopt(%d, %d): %v", o.level, o.opt, err)
+		}
+	}
+	// a drop first, so that SO_RXQ_OVFL rides along too
+	SetBuffers(srvU, 1, 0)
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), LocalAddrPort(srvU).Port())
+	cli, err := DialAddrPort(to, netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for range 50 {
+		cli.Write(make([]byte, 1000))
+	}
+	for {
+		n, err := srv.TryReadBatch(make([]Message, 1))
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	SetBuffers(srvU, 1<<20, 0)
+	cli.Write([]byte("x"))
+	_, msgs := readN(t, srv, 1)
+	if !msgs[0].CtrlTruncated {
+		t.Fatalf("control messages of %d kinds fitted in %d bytes: the test must overflow them", 8, oobRead)
+	}
+	if srv.CtrlTruncated() != 1 {
+		t.Errorf("CtrlTruncated() = %d, want 1", srv.CtrlTruncated())
+	}
+}
