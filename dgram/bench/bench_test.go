@@ -81,8 +81,11 @@ func TestLatencyOrdered(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := &res.Hist
-		if h.Count() < 10 {
-			t.Fatalf("busy %v: only %d samples in 200ms", busy, h.Count())
+		// How many round trips fit in 200ms depends on the machine's load
+		// (a busy-polling pair on two shared cores may get few): the test
+		// needs samples, not a rate.
+		if h.Count() == 0 {
+			t.Fatalf("busy %v: no sample in 200ms", busy)
 		}
 		p := []time.Duration{h.Min(), h.Percentile(50), h.Percentile(90), h.Percentile(99), h.Percentile(99.9), h.Max()}
 		for i := 1; i < len(p); i++ {
