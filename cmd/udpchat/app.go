@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -25,6 +24,8 @@ func commands() []*cli.Command {
 		demoCommand(),
 		benchCommand(),
 		keygenCommand(),
+		completionCommand(),
+		manCommand(),
 	}
 }
 
@@ -41,18 +42,11 @@ func init() {
 	}
 }
 
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:    "udpchat",
 		Usage:   "a netcat for UDP datagrams that explains itself",
-		Version: version(),
+		Version: readBuildVersion().short(),
 		Description: "udpchat talks UDP the way recvfrom(2) and sendto(2) do: every message is one datagram,\n" +
 			"delivered whole or not at all, maybe late, maybe twice. Start with:\n\n" +
 			"  udpchat listen 127.0.0.1:9000          # in one terminal\n" +
@@ -85,6 +79,14 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 // printed here, as one line on stderr.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
+	if n := len(args); n >= 2 && args[n-1] == completeFlag {
+		// A completion request from the scripts of `udpchat completion`:
+		// the words typed so far, the one under the cursor last.
+		if err := complete(app, args[1:n-2], args[n-2], stdout); err != nil {
+			return 1
+		}
+		return 0
+	}
 	args, err := normalizeArgs(app, args)
 	if err == nil {
 		err = app.RunContext(ctx, args)
@@ -198,6 +200,11 @@ func normalizeArgs(app *cli.App, args []string) ([]string, error) {
 	}
 	if cmd == nil {
 		if name == "help" || name == "h" {
+			for _, topic := range args[i+1:] {
+				if !strings.HasPrefix(topic, "-") && findCommand(app.Commands, topic) == nil {
+					return nil, usageErr("", fmt.Sprintf("no help for %q: it is not a command; the commands are: %s", topic, commandNames(app)))
+				}
+			}
 			return args, nil
 		}
 		return nil, usageErr("", fmt.Sprintf("unknown command %q; the commands are: %s", name, commandNames(app)))

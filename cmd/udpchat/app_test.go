@@ -60,7 +60,7 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 	code, out, _ := runCLI(t, "", "--version")
-	if code != 0 || !strings.HasPrefix(out, "udpchat version ") {
+	if code != 0 || !strings.HasPrefix(out, "udpchat ") || !strings.Contains(out, "built with go") {
 		t.Errorf("udpchat --version: exit %d, %q", code, out)
 	}
 }
