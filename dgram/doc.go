@@ -63,9 +63,10 @@
 // address on an IPv4 socket) is an *Error of kind ErrBadAddress, returned
 // with the count of the messages sent before it.
 //
-// Wrappers that implement BatchConn too keep batching and GSO through
-// what they do; code that takes a net.PacketConn picks the fast path with
-// AsBatchConn, an interface check.
+// Wrappers implement BatchConn too (seal.Conn seals and opens, netem.Conn
+// impairs), so batching, GSO and each datagram's addresses survive them;
+// code that takes a net.PacketConn picks the fast path with AsBatchConn,
+// an interface check.
 // One ownership rule holds for every wrapper in this module: a wrapper
 // owns what it was given, and its Close closes it. Things that are not
 // connections (a Batch, a Reader, a Writer, a server) never close the

@@ -168,6 +168,12 @@ func (l *Link) record(d *Decision) {
 // push takes a datagram that arrived at now (b is copied), decides its
 // fate and schedules its release for dst.
 func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
+	l.pushFrom(now, b, dst, netip.AddrPort{}, 0)
+}
+
+// pushFrom is push for a datagram that carries a source address and
+// interface (dgram.Message's Local and IfIndex) to its release.
+func (l *Link) pushFrom(now time.Time, b []byte, dst, src netip.AddrPort, ifIndex int) {
 	d := l.model.Decide(len(b))
 	l.c.In.Add(1)
 	l.c.InBytes.Add(uint64(len(b)))
@@ -236,6 +242,7 @@ func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it := l.newItem(b, dst, d.Corrupt, d.Bit)
+	it.src, it.ifIndex = src, ifIndex
 	if d.Hold || d.Swap {
 		l.c.Reordered.Add(1)
 		it.holding = l.cfg.ReorderGap
@@ -254,6 +261,7 @@ func (l *Link) push(now time.Time, b []byte, dst netip.AddrPort) {
 	if d.Dup {
 		l.c.Duplicated.Add(1)
 		dup := l.newItem(b, dst, d.Corrupt, d.Bit)
+		dup.src, dup.ifIndex = src, ifIndex
 		at := release
 		if l.cfg.Rate > 0 {
 			at = finishes[1]

@@ -15,6 +15,8 @@ type item struct {
 	buf     []byte
 	pool    *[]byte // the pooled buffer buf comes from, if any
 	dst     netip.AddrPort
+	src     netip.AddrPort // the source to send from (Conn.WriteBatch's Local), or where it arrived (reads)
+	ifIndex int
 	link    *Link
 	holding int  // held back: datagrams still to pass it
 	held    bool // in its link's list of held datagrams (guarded by the scheduler's lock)
