@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -33,28 +32,53 @@ func loadKey(c *cli.Context) (*seal.Key, error) {
 	if path == "" && c.IsSet("key-file") {
 		return nil, usagef(c, "--key-file needs a FILE (udpchat keygen FILE writes one)")
 	}
+	fromEnv := false
 	if path == "" {
 		v := strings.TrimSpace(os.Getenv(keyEnv))
 		if v == "" {
 			return nil, nil
 		}
-		if _, err := hex.DecodeString(v); err == nil && len(v) >= 2*seal.MinSecretLen {
+		if _, err := os.Stat(v); err != nil {
+			// Not a file: the key itself, or a mistyped one. Its value is
+			// never shown: it may be a key, or most of one.
+			if !isHexDigits(v) {
+				return nil, usagef(c, "%s is neither a key (%d hex digits) nor the path of a key file that exists (udpchat keygen FILE writes one)",
+					keyEnv, 2*seal.SecretLen)
+			}
+			if len(v)%2 != 0 || len(v) < 2*seal.MinSecretLen {
+				return nil, usagef(c, "%s holds %d hex digits, which is not a key: a key is %d hex digits (udpchat keygen FILE writes one; %s may also name that file)",
+					keyEnv, len(v), 2*seal.SecretLen, keyEnv)
+			}
 			secret, err := seal.ParseSecret([]byte(v))
 			if err != nil {
 				return nil, usagef(c, "%s: %v", keyEnv, err)
 			}
 			return seal.NewKey(secret)
 		}
-		path = v
+		path, fromEnv = v, true
 	}
 	k, warn, err := seal.LoadKeyFile(path)
 	if err != nil {
+		if fromEnv {
+			return nil, usagef(c, "%s: %v", keyEnv, err)
+		}
 		return nil, usagef(c, "%v", err)
 	}
 	if warn != "" {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", warn)
 	}
 	return k, nil
+}
+
+// isHexDigits reports whether s is made of hex digits only.
+func isHexDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // keyring seals what a command sends and opens what it receives.

@@ -55,14 +55,25 @@ func isPlainText(p []byte) bool {
 	return true
 }
 
+const hexDigits = "0123456789abcdef"
+
 // appendJSONString appends s as a JSON string; s must be valid UTF-8.
+// Besides what JSON requires (quote, backslash, C0 controls), it escapes
+// DEL and the C1 controls U+0080..U+009F (the 8-bit CSI, U+009B, among
+// them), which a terminal may obey when the JSON is shown raw.
 func appendJSONString(b, s []byte) []byte {
-	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '0', '0', hexDigits[s[i+1]>>4], hexDigits[s[i+1]&0xf])
+			i++
+			start = i + 1
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
 			continue
 		}
 		b = append(b, s[start:i]...)
@@ -94,4 +105,35 @@ func appendJSONPayload(b, p []byte) []byte {
 	b = append(b, `"data_hex":"`...)
 	b = hex.AppendEncode(b, p)
 	return append(b, '"')
+}
+
+// escapeControls rewrites, in JSON text that encoding/json produced, the
+// characters it leaves raw although a terminal may obey them: DEL
+// (\u007f) and the C1 controls U+0080..U+009F. Both can only occur
+// inside strings, so a byte-level rewrite is safe. b is returned unchanged
+// (not copied) when it holds none.
+func escapeControls(b []byte) []byte {
+	i := 0
+	for ; i < len(b); i++ {
+		if b[i] == 0x7f || b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f {
+			break
+		}
+	}
+	if i == len(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	out = append(out, b[:i]...)
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == 0x7f:
+			out = append(out, `\u007f`...)
+		case c == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f:
+			out = append(out, '\\', 'u', '0', '0', hexDigits[b[i+1]>>4], hexDigits[b[i+1]&0xf])
+			i++
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -54,20 +55,31 @@ func newPayloadJSON(b []byte) payloadJSON {
 	return payloadJSON{DataHex: &h}
 }
 
-// jsonWriter writes one JSON object per line.
+// jsonWriter writes one JSON object per line. Strings carry DEL and the
+// C1 controls escaped (\u007f, \u009b), as encoding/json does not: JSON
+// output is often read on a terminal.
 type jsonWriter struct {
 	w   io.Writer
+	buf bytes.Buffer
 	enc *json.Encoder
 }
 
 func newJSONWriter(w io.Writer) *jsonWriter {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return &jsonWriter{w: w, enc: enc}
+	j := &jsonWriter{w: w}
+	j.enc = json.NewEncoder(&j.buf)
+	j.enc.SetEscapeHTML(false)
+	return j
 }
 
 // write encodes v as one line; errors (a closed stdout) are returned.
-func (j *jsonWriter) write(v any) error { return j.enc.Encode(v) }
+func (j *jsonWriter) write(v any) error {
+	j.buf.Reset()
+	if err := j.enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := j.w.Write(escapeControls(j.buf.Bytes()))
+	return err
+}
 
 // useColor decides whether output to w may be coloured: only on a
 // terminal, never with NO_COLOR set, and as UDPCHAT_COLOR says

@@ -282,7 +282,8 @@ func TestKeyFromEnvironment(t *testing.T) {
 	}
 	l.expectOut(`\(20 bytes\): from the environment$`)
 	t.Setenv("UDPCHAT_KEY", "00112233")
-	if code, _, errOut := runCLI(t, "", "send", addr, "x"); code != 2 || !strings.Contains(errOut, "key file 00112233 does not exist") {
+	if code, _, errOut := runCLI(t, "", "send", addr, "x"); code != 2 || !strings.Contains(errOut, "UDPCHAT_KEY holds 8 hex digits, which is not a key") ||
+		strings.Contains(errOut, "00112233") {
 		t.Errorf("a short hex key: %d %s", code, errOut)
 	}
 }

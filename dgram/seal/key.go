@@ -104,9 +104,16 @@ func ParseSecret(data []byte) ([]byte, error) {
 func LoadKeyFile(path string) (k *Key, warning string, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if looksLikeSecret(path) {
+			// A key given where its file's path belongs: never repeat it.
+			return nil, "", fmt.Errorf("key file not found, and its name looks like a key itself: give the path of a file that holds the key (udpchat keygen FILE writes one): %w", fs.ErrNotExist)
+		}
 		return nil, "", fmt.Errorf("key file %s does not exist (udpchat keygen %s writes a new one): %w", path, path, fs.ErrNotExist)
 	}
 	if err != nil {
+		if looksLikeSecret(path) {
+			return nil, "", fmt.Errorf("key file: %w", errors.Unwrap(err))
+		}
 		return nil, "", fmt.Errorf("key file: %w", err)
 	}
 	defer f.Close()
@@ -158,4 +165,23 @@ func WriteKeyFile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// looksLikeSecret reports whether s, given as a key file's path, looks
+// like key material rather than a path: long, no path separator or
+// extension, and hex digits (a mistyped key, a digit short or with a
+// typo, included). Errors never show such a value.
+func looksLikeSecret(s string) bool {
+	s = strings.TrimSpace(s)
+	if len(s) < MinSecretLen || strings.ContainsAny(s, "/.") {
+		return false
+	}
+	hexDigits := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' {
+			hexDigits++
+		}
+	}
+	return hexDigits*10 >= len(s)*9
 }

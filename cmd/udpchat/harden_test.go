@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// leaksSecret reports whether out shows any 8 consecutive characters of
+// secret.
+func leaksSecret(out, secret string) bool {
+	for i := 0; i+8 <= len(secret); i++ {
+		if strings.Contains(out, secret[i:i+8]) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSecretsNeverShown gives udpchat mistyped keys in every place a key
+// goes (UDPCHAT_KEY, --key-file, a key file's content): each is a usage
+// error that never repeats any part of the key, and none suggests running
+// keygen with the key as the file name.
+func TestSecretsNeverShown(t *testing.T) {
+	const key = "7f3a9c0d5e1b2a4c6d8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e" // 64 digits
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(short, []byte(key[:63]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(dir, "typo.key")
+	if err := os.WriteFile(typo, []byte(key[:20]+"g"+key[21:]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  string // UDPCHAT_KEY
+		args []string
+		want string
+	}{
+		{"env: 63 digits", key[:63], nil, "UDPCHAT_KEY holds 63 hex digits, which is not a key: a key is 64 hex digits"},
+		{"env: 65 digits", key + "0", nil, "UDPCHAT_KEY holds 65 hex digits, which is not a key"},
+		{"env: a typo", key[:20] + "g" + key[21:], nil, "UDPCHAT_KEY is neither a key (64 hex digits) nor the path of a key file"},
+		{"env: 30 digits", key[:30], nil, "UDPCHAT_KEY holds 30 hex digits, which is not a key"},
+		{"flag: the key as a path", "", []string{"--key-file", key[:63]}, "its name looks like a key itself"},
+		{"flag: the whole key as a path", "", []string{"--key-file", key}, "its name looks like a key itself"},
+		{"file: 63 digits", "", []string{"--key-file", short}, "not a udpchat key: expected 64 hex digits"},
+		{"file: a typo", "", []string{"--key-file", typo}, "not a udpchat key: expected 64 hex digits"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("UDPCHAT_KEY", tc.env)
+			t.Setenv("UDPCHAT_KEY_FILE", "")
+			os.Unsetenv("UDPCHAT_KEY_FILE") // restored by t.Setenv's cleanup
+			args := append([]string{"send", "127.0.0.1:9"}, tc.args...)
+			code, out, errOut := runCLI(t, "", append(args, "hi")...)
+			if code != 2 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut, tc.want)
+			}
+			if leaksSecret(out+errOut, key) {
+				t.Errorf("the output shows part of the key: %q", out+errOut)
+			}
+			if strings.Contains(errOut, "keygen "+key[:8]) {
+				t.Errorf("the hint suggests keygen with the key: %q", errOut)
+			}
+		})
+	}
+}
+
+// hostile is a payload a terminal would obey if shown raw: the 8-bit CSI
+// (U+009B) starting "red", another C1 control, DEL and a C0 escape.
+const hostile = "a\u009b31mred\u0085x\u007fy\x1b[0m"
+
+// rawControls reports whether b carries DEL or a C1 control unescaped.
+func rawControls(b string) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] == 0x7f || b[i] == 0x1b || b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f {
+			return true
+		}
+	}
+	return false
+}
+
+func TestJSONStringEscapes(t *testing.T) {
+	got := string(appendJSONString(nil, []byte(hostile+"é\u00a0\"\\")))
+	want := `"a\u009b31mred\u0085x\u007fy\u001b[0mé` + "\u00a0" + `\"\\"`
+	if got != want {
+		t.Errorf("appendJSONString(%q) = %s, want %s", hostile, got, want)
+	}
+	var sb strings.Builder
+	js := newJSONWriter(&sb)
+	if err := js.write(map[string]string{"data": hostile + "é"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"data":"a\u009b31mred\u0085x\u007fy\u001b[0mé"}` + "\n"; sb.String() != want {
+		t.Errorf("jsonWriter wrote %s, want %s", sb.String(), want)
+	}
+	var back map[string]string
+	if err := json.Unmarshal([]byte(sb.String()), &back); err != nil || back["data"] != hostile+"é" {
+		t.Errorf("round trip: %q, %v", back["data"], err)
+	}
+}
+
+// TestJSONOutputEscapesControls sends payloads with C1 controls and DEL to
+// `listen --json` (plain and --seq) and `listen --echo`, and reads the
+// JSON of listen and of `send --wait --json`: the controls arrive escaped,
+// and the JSON decodes back to the exact payload.
+func TestJSONOutputEscapesControls(t *testing.T) {
+	for _, mode := range []string{"plain", "seq"} {
+		t.Run(mode, func(t *testing.T) {
+			args := []string{"listen", "127.0.0.1:0", "--json", "--echo", "--count", "1"}
+			sendArgs := []string{"--wait", "--json"}
+			if mode == "seq" {
+				args = append(args, "--seq")
+				sendArgs = append(sendArgs, "--seq")
+			}
+			l := startChild(t, args...)
+			addr := l.expectErr(`listening on (\S+) \(UDP\)`)[1]
+			code, out, errOut := runCLI(t, "", append(append([]string{"send", addr}, sendArgs...), hostile)...)
+			if code != 0 {
+				t.Fatalf("send: exit %d: %s", code, errOut)
+			}
+			line := l.expectOut(`^.*"type":"datagram".*$`)[0]
+			checked := 0
+			for _, got := range append(strings.Split(strings.TrimSpace(out), "\n"), line) {
+				if rawControls(got) {
+					t.Errorf("raw control characters in JSON: %q", got)
+				}
+				if !strings.Contains(got, `"data":`) {
+					continue // the summary; or a reply with its header, not UTF-8, in data_hex
+				}
+				checked++
+				if !strings.Contains(got, `\u009b31mred\u0085x\u007fy\u001b[0m`) {
+					t.Errorf("JSON lacks the escaped payload: %s", got)
+				}
+				if m := jsonLine(t, got); !strings.HasSuffix(m["data"].(string), hostile) {
+					t.Errorf("data decodes to %q, want it to end with %q", m["data"], hostile)
+				}
+			}
+			// sent, reply and listen's datagram; with --seq the reply starts
+			// with the binary header and goes in data_hex
+			want := 3
+			if mode == "seq" {
+				want = 2
+			}
+			if checked != want {
+				t.Errorf("%d JSON objects carried the payload as text, want %d", checked, want)
+			}
+		})
+	}
+}
