@@ -37,9 +37,10 @@ func listenCommand() *cli.Command {
 			"datagrams is a failure (exit 1).\n\n" +
 			"With --seq, each datagram must start with the 20-byte sequence header (udpchat send\n" +
 			"--seq writes it): every line says what happened to it (in-order, gap: N missing, late\n" +
-			"by N, duplicate, stale, restart, malformed) and the summary counts, per sender, what\n" +
-			"was lost, reordered and duplicated, with the RFC 3550 jitter. Losses after the last\n" +
-			"datagram received cannot be seen by a receiver alone.\n\n" +
+			"by N, duplicate, stale, restart, malformed, suspect) and the summary counts, per sender,\n" +
+			"what was lost, reordered and duplicated, with the RFC 3550 jitter. Losses after the last\n" +
+			"datagram received cannot be seen by a receiver alone. A datagram far from its sender's\n" +
+			"sequence (RFC 3550 probation) is suspect, and counted only once the next one follows it.\n\n" +
 			"With --reliable, it accepts transfers from `send --reliable` (arq): messages are printed\n" +
 			"as they arrive, once and in order; with --output FILE it receives one transfer into FILE,\n" +
 			"written to a temporary file and renamed into place only once its SHA-256 verified, and\n" +
@@ -589,6 +590,8 @@ func (l *listener) printSeq(d dgram.Datagram, ev *seq.Event) error {
 		}
 	case seq.Stale:
 		b = fmt.Appendf(b, "stale: older than the %d-datagram duplicate window", l.tracker.Config().Window)
+	case seq.Suspect:
+		b = append(b, "suspect: far from this sender's sequence, counted only if the next datagram follows it"...)
 	case seq.Restart:
 		b = append(b, "restart: the sender began a new session"...)
 		if ev.Missing > 0 {
@@ -669,6 +672,8 @@ type senderSummaryJSON struct {
 	Restarts   uint64  `json:"restarts"`
 	Malformed  uint64  `json:"malformed"`
 	JitterMs   float64 `json:"jitter_ms"`
+	Suspect    uint64  `json:"suspect"` // on probation, never confirmed
+	Skewed     uint64  `json:"skewed"`  // send time too far from our clock: not used for jitter
 
 	Rejected map[string]uint64 `json:"rejected,omitempty"`
 }
@@ -766,7 +771,7 @@ func senderJSON(s seq.Stats) senderSummaryJSON {
 	return senderSummaryJSON{Type: "summary", Peer: s.Peer.String(), Received: s.Received, Unique: s.Unique,
 		Expected: s.Expected, Lost: s.Lost, LossPct: lossPct(s.Lost, s.Expected), Duplicates: s.Duplicates,
 		Reordered: s.Reordered, MaxExtent: s.MaxExtent, Stale: s.Stale, Restarts: s.Restarts,
-		Malformed: s.Malformed, JitterMs: s.JitterMs()}
+		Malformed: s.Malformed, JitterMs: s.JitterMs(), Suspect: s.Suspect, Skewed: s.Skewed}
 }
 
 // seqSummary prints the per-sender table of listen --seq.
@@ -781,6 +786,10 @@ func (l *listener) seqSummary() error {
 		if s.MaxExtent > 0 || s.Stale > 0 || s.Restarts > 0 {
 			notes = append(notes, fmt.Sprintf("%s: late by up to %d arrivals, %d stale, %s",
 				s.Peer, s.MaxExtent, s.Stale, plural(s.Restarts, "restart")))
+		}
+		if s.Suspect > 0 || s.Skewed > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d suspect (far from its sequence, never confirmed: not counted), %d with a send time over %v from this clock (not used for jitter)",
+				s.Peer, s.Suspect, s.Skewed, l.tracker.Config().MaxClockSkew))
 		}
 		if l.keys != nil {
 			if p, ok := l.keys.peer(s.Peer); ok && p.Rejected.Total() > 0 {

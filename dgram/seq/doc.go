@@ -42,9 +42,10 @@
 //
 //   - received: datagrams with a valid header; unique: distinct seqs;
 //     duplicates = received - unique.
-//   - expected = highest + 1 (seq starts at 0); lost = expected - unique,
-//     never negative. A receiver alone cannot see losses after the last
-//     datagram that arrived: trailing losses are not counted.
+//   - expected = highest + 1 (seq starts at 0; see Probation for a sender
+//     first heard far from 0); lost = expected - unique, never negative.
+//     A receiver alone cannot see losses after the last datagram that
+//     arrived: trailing losses are not counted.
 //   - an arrival is late (reordered) when its seq is below the highest
 //     seen and it is not a duplicate; its reordering extent (RFC 4737) is
 //     the number of arrivals since the first arrival with a larger seq, so
@@ -54,7 +55,25 @@
 //   - jitter is the RFC 3550 interarrival jitter: with transit = arrival -
 //     sent, D the change in transit between consecutive arrivals, J +=
 //     (|D| - J)/16. Sender and receiver clocks need not agree: only
-//     differences of transit count.
+//     differences of transit count. A send time more than
+//     Config.MaxClockSkew (default 10 minutes) from the receiver's clock
+//     is one no honest clock gives: it is left out of the jitter and
+//     counted (Stats.Skewed, "skewed" in JSON).
+//
+// # Probation
+//
+// Anyone can forge a datagram from a sender's address. So that a single
+// one cannot spoil that sender's counts (a seq of 2^64-1 would otherwise
+// make every later datagram look old), the Tracker follows RFC 3550
+// appendix A.1: a datagram far from the sender's sequence is Suspect and
+// counted nowhere but in Stats.Suspect, until the sender's next datagram
+// follows it (its seq plus one). Then both count, and the next
+// datagram's event says what happened. Far means: more than
+// Config.MaxDropout (default 3000, RFC 3550's MAX_DROPOUT) above the
+// highest seq, or above 0 for a sender's first datagram (a receiver that
+// starts listening to a sender already at seq 10,000 then counts from
+// there); a restart (below); or seq 2^64-1, which nothing can follow, so
+// a sequence never reaches it and never wraps.
 //
 // # Bounded memory
 //
@@ -72,9 +91,11 @@
 // A sender that restarts begins again at seq 0, which would otherwise read
 // as a run of duplicates or stale arrivals. A datagram starts a new session
 // when its seq is not above the highest seen, it comes after at least
-// Config.RestartIdle (default 1s) of silence from that sender, and it was
+// Config.RestartIdle (default 1s) of silence from that sender, it was
 // not sent before the datagram that set the highest (when both carry a
-// send time; a straggler from the old session was). Without the pause it
+// send time; a straggler from the old session was), and the sender's
+// next datagram follows it (Probation: until then it is Suspect, and the
+// next datagram's event is Restart). Without the pause it
 // is reordering or duplication, whatever its send time: a peer that
 // reorders on purpose stamps each datagram when it sends it. A sender that
 // restarts with no pause on the same port is therefore not recognised; a

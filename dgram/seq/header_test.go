@@ -3,6 +3,7 @@ package seq
 import (
 	"bytes"
 	"errors"
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -107,9 +108,14 @@ func FuzzObserve(f *testing.F) {
 	f.Add(seed(0, 1, 2, 5, 3, 3, 9, 0))
 	f.Add(seed(1<<63, 0, 1<<63-1, 7, 7, 100000))
 	f.Add([]byte{0, 3, 'd', 'g', 1, 1, 25})
+	f.Add(seed(math.MaxUint64, 0, 1, math.MaxUint64, 2, 5000, 5001, 3))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		tr := NewTracker(Config{Window: 64, MaxSenders: 4, RestartIdle: time.Millisecond})
-		now := time.Unix(0, 0)
+		tr := NewTracker(Config{Window: 64, MaxSenders: 4, RestartIdle: time.Millisecond, MaxDropout: 100})
+		// big never evicts: its counts add up against the events
+		big := NewTracker(Config{Window: 64, RestartIdle: time.Millisecond, MaxDropout: 100})
+		type tally struct{ counted, suspect uint64 }
+		tallies := map[netip.AddrPort]*tally{}
+		now := time.Unix(1_700_000_000, 0)
 		for len(in) >= 2 {
 			who, n := in[0], int(in[1])
 			in = in[2:]
@@ -117,10 +123,33 @@ func FuzzObserve(f *testing.F) {
 			from := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(who%8))
 			now = now.Add(time.Duration(who) * time.Millisecond)
 			ev := tr.Observe(from, in[:n], now)
-			if ev.Kind > Malformed {
+			if ev.Kind > Suspect {
 				t.Fatalf("unknown kind %d", ev.Kind)
 			}
+			ev = big.Observe(from, in[:n], now)
+			ta := tallies[from]
+			if ta == nil {
+				ta = &tally{}
+				tallies[from] = ta
+			}
+			switch ev.Kind {
+			case Malformed:
+			case Suspect:
+				ta.suspect++
+			default:
+				ta.counted++
+			}
 			in = in[n:]
+		}
+		for _, s := range big.Senders() {
+			ta := tallies[s.Peer]
+			// a confirmed suspect counts with the datagram that confirmed it
+			if s.Suspect > ta.suspect || s.Received != ta.counted+ta.suspect-s.Suspect {
+				t.Fatalf("%v: received %d, suspect %d; events: %d counted, %d suspect", s.Peer, s.Received, s.Suspect, ta.counted, ta.suspect)
+			}
+			if s.HasHighest && (s.Expected == 0 || s.Highest == math.MaxUint64) {
+				t.Fatalf("%v: expected %d with highest %d: the sequence wrapped", s.Peer, s.Expected, s.Highest)
+			}
 		}
 		tot := tr.Totals()
 		if tot.Senders > 4+16 {

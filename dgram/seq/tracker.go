@@ -3,6 +3,7 @@ package seq
 import (
 	"cmp"
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -32,12 +33,22 @@ const (
 	// Malformed: not a v1 data header (short, bad magic, unknown version
 	// or type).
 	Malformed
+	// Suspect: a seq too far from the sender's sequence to be believed
+	// at once (RFC 3550 appendix A.1 probation): more than
+	// Config.MaxDropout above the highest (or, for a sender's first
+	// datagram, above 0), a restart (a seq that went back after a
+	// pause), or seq 2^64-1. It is not counted as received until the next
+	// datagram from the sender follows it (seq+1); then both count, and
+	// that next datagram's event is the Gap, Restart or InOrder the
+	// suspect would have been. A single forged datagram therefore cannot
+	// move a sender's counts.
+	Suspect
 )
 
-var kindNames = [...]string{"in-order", "gap", "late", "duplicate", "stale", "restart", "malformed"}
+var kindNames = [...]string{"in-order", "gap", "late", "duplicate", "stale", "restart", "malformed", "suspect"}
 
 // String returns the name used in output and JSON: "in-order", "gap",
-// "late", "duplicate", "stale", "restart" or "malformed".
+// "late", "duplicate", "stale", "restart", "malformed" or "suspect".
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
@@ -91,6 +102,16 @@ type Config struct {
 	// RestartIdle is the silence after which a seq that does not advance
 	// starts a new session (default 1s); see the package doc.
 	RestartIdle time.Duration
+	// MaxDropout is the largest jump above the highest seq that is
+	// believed at once (default DefaultMaxDropout, as RFC 3550's
+	// MAX_DROPOUT); a larger one is Suspect until the next datagram
+	// follows it.
+	MaxDropout uint64
+	// MaxClockSkew is how far a send time may be from the receiver's
+	// clock and still feed the jitter estimate (default
+	// DefaultMaxClockSkew). Datagrams sent "further away" are counted in
+	// Stats.Skewed and otherwise tracked as usual.
+	MaxClockSkew time.Duration
 }
 
 // Defaults for Config.
@@ -98,7 +119,12 @@ const (
 	DefaultWindow      = 2048
 	DefaultMaxSenders  = 4096
 	DefaultRestartIdle = time.Second
-	maxWindow          = 1 << 20
+	// DefaultMaxDropout is RFC 3550's MAX_DROPOUT.
+	DefaultMaxDropout = 3000
+	// DefaultMaxClockSkew tolerates hosts whose clocks are not
+	// synchronised, and refuses send times that no clock would give.
+	DefaultMaxClockSkew = 10 * time.Minute
+	maxWindow           = 1 << 20
 	// extentRing is how many in-order or gap arrivals each sender
 	// remembers to measure reordering extents; older ones give a lower bound.
 	extentRing = 128
@@ -119,6 +145,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RestartIdle <= 0 {
 		c.RestartIdle = DefaultRestartIdle
+	}
+	if c.MaxDropout == 0 {
+		c.MaxDropout = DefaultMaxDropout
+	}
+	if c.MaxClockSkew <= 0 || c.MaxClockSkew > 100*365*24*time.Hour {
+		c.MaxClockSkew = DefaultMaxClockSkew
 	}
 	return c
 }
@@ -204,7 +236,7 @@ func (t *Tracker) ObserveRun(from netip.AddrPort, b []byte, seg int, now time.Ti
 			break
 		}
 		q := binary.BigEndian.Uint64(d[4:12])
-		if q != s.highest+1 {
+		if q != s.highest+1 || q == math.MaxUint64 {
 			break
 		}
 		h := Header{Seq: q, Sent: int64(binary.BigEndian.Uint64(d[12:20]))}
@@ -213,7 +245,7 @@ func (t *Tracker) ObserveRun(from netip.AddrPort, b []byte, seg int, now time.Ti
 		s.arrivals++
 		s.advanceTo(h)
 		s.unique++
-		s.updateJitter(h, nowNs)
+		s.updateJitter(h, nowNs, t.cfg.MaxClockSkew)
 		consumed += len(d)
 	}
 	if consumed > 0 {
@@ -283,15 +315,17 @@ func (t *Tracker) makeRoom(l *lruList, limit int, evicted *uint64) {
 // (reordering).
 type Stats struct {
 	Peer       netip.AddrPort
-	Received   uint64  // datagrams with a valid header
+	Received   uint64  // datagrams with a valid header, suspect ones not (yet) included
 	Unique     uint64  // distinct seqs (stale ones included, see Stale)
-	Expected   uint64  // highest+1, summed over the sender's sessions
+	Expected   uint64  // highest+1 (from the session's first seq, after a confirmed jump), summed over the sender's sessions
 	Lost       uint64  // Expected - Unique, never negative
 	Duplicates uint64  // Received - Unique
 	Reordered  uint64  // late arrivals
 	Stale      uint64  // arrivals older than the window (assumed unique)
 	Malformed  uint64  // datagrams that were not valid v1 data headers
 	Restarts   uint64  // new sessions after the first
+	Suspect    uint64  // datagrams put on probation and never confirmed (see Suspect)
+	Skewed     uint64  // datagrams whose send time was more than MaxClockSkew from the receiver's clock: not used for jitter
 	MaxExtent  uint64  // largest reordering extent seen
 	Jitter     float64 // RFC 3550 interarrival jitter, seconds
 	Highest    uint64  // highest seq of the current session
@@ -351,10 +385,18 @@ type sender struct {
 	lastArrival         time.Time // last valid datagram
 
 	received, unique, duplicates, reordered, stale, malformed, restarts, maxExtent uint64
+	suspect, skewed                                                                uint64
 	expectedBase                                                                   uint64
+
+	// probation (RFC 3550 A.1): a suspect datagram waiting for the next
+	// one to follow it
+	prob        probation
+	probHeader  Header
+	probPending bool
 
 	// session state
 	hasHighest  bool
+	base        uint64 // the session's first seq: 0, unless it began with a confirmed suspect
 	highest     uint64
 	highestSent int64
 	arrivals    uint64   // valid arrivals in this session, from 1
@@ -371,6 +413,16 @@ type sender struct {
 }
 
 type advance struct{ seq, idx uint64 }
+
+// probation is why a datagram is suspect.
+type probation uint8
+
+const (
+	probFirst   probation = iota // a sender's first datagram, far above 0
+	probJump                     // far above the highest
+	probRestart                  // back to a lower seq after a pause
+	probNever                    // seq 2^64-1: nothing can follow it
+)
 
 // initSender gives s its duplicate window and extent ring: those of the
 // last evicted sender if there is one, cleared, or new ones.
@@ -394,12 +446,12 @@ func (s *sender) stats() Stats {
 	st := Stats{
 		Peer: s.addr, Received: s.received, Unique: s.unique, Duplicates: s.duplicates,
 		Reordered: s.reordered, Stale: s.stale, Malformed: s.malformed, Restarts: s.restarts,
-		MaxExtent: s.maxExtent, Jitter: float64(s.jitter16) / 16 / 1e9, Highest: s.highest, HasHighest: s.hasHighest,
+		Suspect: s.suspect, Skewed: s.skewed, MaxExtent: s.maxExtent, Jitter: float64(s.jitter16) / 16 / 1e9, Highest: s.highest, HasHighest: s.hasHighest,
 		FirstSeen: s.firstSeen, LastSeen: s.lastSeen,
 	}
 	st.Expected = s.expectedBase
 	if s.hasHighest {
-		st.Expected += s.highest + 1
+		st.Expected = satAdd(st.Expected, s.highest-s.base+1)
 	}
 	if st.Expected > st.Unique {
 		st.Lost = st.Expected - st.Unique
@@ -427,28 +479,97 @@ func (s *sender) isRestart(h Header, now time.Time, cfg *Config) bool {
 
 func (s *sender) observe(ev *Event, h Header, now time.Time, cfg *Config) {
 	*ev = Event{Header: h}
+	if s.probPending && s.confirms(h) {
+		s.confirm(ev, h, now, cfg)
+		return
+	}
+	if p, suspect := s.suspicious(h, now, cfg); suspect {
+		// RFC 3550 A.1: believe it only if the next datagram follows it.
+		s.prob, s.probHeader, s.probPending = p, h, true
+		s.suspect++
+		ev.Kind = Suspect
+		return
+	}
 	s.received++
-	restarted := false
-	if s.hasHighest && h.Seq <= s.highest && s.isRestart(h, now, cfg) {
-		s.expectedBase += s.highest + 1
+	s.lastArrival = now
+	s.arrivals++
+	s.track(ev, h, now, cfg)
+}
+
+// suspicious reports whether h, from a sender with no datagram on
+// probation that it confirms, must be put on probation, and why.
+func (s *sender) suspicious(h Header, now time.Time, cfg *Config) (probation, bool) {
+	switch {
+	case h.Seq == math.MaxUint64:
+		return probNever, true
+	case !s.hasHighest:
+		return probFirst, h.Seq > cfg.MaxDropout
+	case h.Seq > s.highest:
+		return probJump, h.Seq-s.highest > cfg.MaxDropout
+	}
+	return probRestart, s.isRestart(h, now, cfg)
+}
+
+// confirms reports whether h follows the datagram on probation, as
+// nothing but the suspect's sender would send it: the next seq, and not
+// one that the sequence so far explains.
+func (s *sender) confirms(h Header) bool {
+	p := s.probHeader.Seq
+	if h.Seq != p+1 || h.Seq == math.MaxUint64 || s.prob == probNever {
+		return false
+	}
+	switch s.prob {
+	case probFirst:
+		return !s.hasHighest
+	case probJump:
+		return s.hasHighest && p > s.highest
+	default: // probRestart: h is no advance of the old session
+		return s.hasHighest && h.Seq <= s.highest
+	}
+}
+
+// confirm accepts the datagram on probation and then h, which follows
+// it: both count, and h's event is what the suspect would have been (a
+// restart, a gap, or the start of the sender's sequence).
+func (s *sender) confirm(ev *Event, h Header, now time.Time, cfg *Config) {
+	p := s.probHeader
+	s.probPending = false
+	s.suspect--
+	var first Event
+	switch s.prob {
+	case probRestart:
+		s.expectedBase = satAdd(s.expectedBase, s.highest-s.base+1)
 		s.restarts++
 		s.hasHighest, s.arrivals, s.advLen, s.advHead, s.advWrapped = false, 0, 0, 0, false
 		s.hasTransit = false
-		restarted = true
+		s.base = 0
+	case probFirst:
+		s.base = p.Seq // the sequence starts where we began to hear it
 	}
+	s.received++
+	s.arrivals++
+	s.track(&first, p, now, cfg)
+	s.received++
 	s.lastArrival = now
 	s.arrivals++
+	s.track(ev, h, now, cfg)
+	ev.Kind, ev.MissingFrom, ev.Missing = first.Kind, first.MissingFrom, first.Missing
+	if s.prob == probRestart {
+		ev.Kind = Restart
+	}
+}
+
+// track classifies h, a datagram the sender's sequence accepts, and
+// updates the session.
+func (s *sender) track(ev *Event, h Header, now time.Time, cfg *Config) {
 	switch {
 	case !s.hasHighest:
 		clear(s.bits)
 		s.advanceTo(h)
 		s.unique++
 		ev.Kind = InOrder
-		if h.Seq > 0 {
-			ev.Kind, ev.MissingFrom, ev.Missing = Gap, 0, h.Seq
-		}
-		if restarted {
-			ev.Kind = Restart
+		if h.Seq > s.base {
+			ev.Kind, ev.MissingFrom, ev.Missing = Gap, s.base, h.Seq-s.base
 		}
 	case h.Seq > s.highest:
 		ev.Kind = InOrder
@@ -457,7 +578,7 @@ func (s *sender) observe(ev *Event, h Header, now time.Time, cfg *Config) {
 		}
 		s.advanceTo(h)
 		s.unique++
-	case s.highest-h.Seq >= s.window:
+	case s.highest-h.Seq >= s.window || h.Seq < s.base:
 		ev.Kind = Stale
 		s.stale++
 		s.unique++
@@ -475,7 +596,15 @@ func (s *sender) observe(ev *Event, h Header, now time.Time, cfg *Config) {
 		ev.Extent, ev.ExtentCapped = s.extent(h.Seq)
 		s.maxExtent = max(s.maxExtent, ev.Extent)
 	}
-	s.updateJitter(h, now.UnixNano())
+	s.updateJitter(h, now.UnixNano(), cfg.MaxClockSkew)
+}
+
+// satAdd adds without wrapping past the largest uint64.
+func satAdd(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
+	}
+	return a + b
 }
 
 // advanceTo makes h.Seq the highest: the window slides up, clearing the
@@ -532,9 +661,14 @@ func (s *sender) extent(q uint64) (uint64, bool) {
 // updateJitter applies RFC 3550 A.8: D is the change in transit time
 // (arrival minus send time) between consecutive arrivals, J += (|D|-J)/16,
 // kept as 16*J in integers as the RFC's sample code does. Datagrams
-// without a send time are skipped.
-func (s *sender) updateJitter(h Header, nowNs int64) {
+// without a send time are skipped; those whose send time is more than
+// skew from the receiver's clock are skipped and counted.
+func (s *sender) updateJitter(h Header, nowNs int64, skew time.Duration) {
 	if h.Sent == 0 {
+		return
+	}
+	if h.Sent < nowNs-int64(skew) || h.Sent > nowNs+int64(skew) {
+		s.skewed++
 		return
 	}
 	transit := nowNs - h.Sent

@@ -96,15 +96,49 @@ func TestTrackerSequences(t *testing.T) {
 			{seq: 1, kind: Late, extra: "extent=1"}, {seq: 1, kind: Duplicate},
 		}, "rcv=4 uniq=3 exp=3 lost=0 dup=1 reord=1 stale=0 restarts=0 maxext=1"},
 
+		// A restart is a suspect until the next datagram follows it (RFC
+		// 3550 A.1); the one that confirms it carries the Restart event.
 		{"restart: the counter went back after a pause", Config{}, true, []step{
 			{seq: 0, kind: InOrder, sentMs: 0}, {seq: 1, kind: InOrder, sentMs: 10}, {seq: 2, kind: InOrder, sentMs: 20},
-			{seq: 0, kind: Restart, sentMs: 1500}, {seq: 1, kind: InOrder, sentMs: 1510},
-		}, "rcv=5 uniq=5 exp=5 lost=0 dup=0 reord=0 stale=0 restarts=1 maxext=0"},
+			{seq: 0, kind: Suspect, sentMs: 1500}, {seq: 1, kind: Restart, sentMs: 1510}, {seq: 2, kind: InOrder, sentMs: 1520},
+		}, "rcv=6 uniq=6 exp=6 lost=0 dup=0 reord=0 stale=0 restarts=1 maxext=0 suspect=0"},
 
 		{"restart after a pause whose seq 0 was lost", Config{}, true, []step{
 			{seq: 0, kind: InOrder, sentMs: 0}, {seq: 1, kind: InOrder, sentMs: 10}, {seq: 2, kind: InOrder, sentMs: 20},
-			{seq: 1, kind: Restart, extra: "missing=0-0", sentMs: 1500},
-		}, "rcv=4 uniq=4 exp=5 lost=1 dup=0 reord=0 stale=0 restarts=1 maxext=0"},
+			{seq: 1, kind: Suspect, sentMs: 1500}, {seq: 2, kind: Restart, extra: "missing=0-0", sentMs: 1510},
+		}, "rcv=5 uniq=5 exp=6 lost=1 dup=0 reord=0 stale=0 restarts=1 maxext=0 suspect=0"},
+
+		{"a forged restart after a pause changes nothing", Config{}, true, []step{
+			{seq: 0, kind: InOrder, sentMs: 0}, {seq: 1, kind: InOrder, sentMs: 10}, {seq: 2, kind: InOrder, sentMs: 20},
+			{seq: 0, kind: Suspect, sentMs: 1500}, {seq: 3, kind: InOrder, sentMs: 1510}, {seq: 4, kind: InOrder, sentMs: 1520},
+		}, "rcv=5 uniq=5 exp=5 lost=0 dup=0 reord=0 stale=0 restarts=0 maxext=0 suspect=1"},
+
+		{"a forged seq 2^64-1 changes nothing", Config{}, false, []step{
+			{seq: 0, kind: InOrder}, {seq: 1, kind: InOrder}, {seq: math.MaxUint64, kind: Suspect},
+			{seq: 2, kind: InOrder}, {seq: 3, kind: InOrder},
+		}, "rcv=4 uniq=4 exp=4 lost=0 dup=0 reord=0 stale=0 restarts=0 maxext=0 suspect=1"},
+
+		{"a forged jump beyond MaxDropout changes nothing", Config{MaxDropout: 100}, false, []step{
+			{seq: 0, kind: InOrder}, {seq: 1, kind: InOrder}, {seq: 102, kind: Suspect},
+			{seq: 2, kind: InOrder}, {seq: 3, kind: InOrder},
+		}, "rcv=4 uniq=4 exp=4 lost=0 dup=0 reord=0 stale=0 restarts=0 maxext=0 suspect=1"},
+
+		{"a jump within MaxDropout is a gap at once", Config{MaxDropout: 100}, false, []step{
+			{seq: 0, kind: InOrder}, {seq: 100, kind: Gap, extra: "missing=1-99"}, {seq: 101, kind: InOrder},
+		}, "rcv=3 uniq=3 exp=102 lost=99 dup=0 reord=0 stale=0 restarts=0 maxext=0 suspect=0"},
+
+		{"a real jump is confirmed by the next datagram: a gap", Config{MaxDropout: 100}, false, []step{
+			{seq: 0, kind: InOrder}, {seq: 1, kind: InOrder}, {seq: 500, kind: Suspect},
+			{seq: 501, kind: Gap, extra: "missing=2-499"}, {seq: 502, kind: InOrder}, {seq: 499, kind: Late, extra: "extent=3"},
+		}, "rcv=6 uniq=6 exp=503 lost=497 dup=0 reord=1 stale=0 restarts=0 maxext=3 suspect=0"},
+
+		{"a first datagram far from 0 starts the count where it is confirmed", Config{MaxDropout: 100}, false, []step{
+			{seq: 100000, kind: Suspect}, {seq: 100001, kind: InOrder}, {seq: 100003, kind: Gap, extra: "missing=100002-100002"},
+		}, "rcv=3 uniq=3 exp=4 lost=1 dup=0 reord=0 stale=0 restarts=0 maxext=0 suspect=0"},
+
+		{"seq 2^64-1 is never confirmed: nothing follows it", Config{}, false, []step{
+			{seq: math.MaxUint64 - 1, kind: Suspect}, {seq: math.MaxUint64, kind: Suspect}, {seq: 0, kind: InOrder},
+		}, "rcv=1 uniq=1 exp=1 lost=0 dup=0 reord=0 stale=0 restarts=0 maxext=0 suspect=2"},
 
 		{"reordered on purpose with fresh send times: no restart", Config{}, true, []step{
 			{seq: 0, kind: InOrder, sentMs: 0}, {seq: 1, kind: InOrder, sentMs: 1}, {seq: 3, kind: Gap, extra: "missing=2-2", sentMs: 2},
@@ -119,9 +153,10 @@ func TestTrackerSequences(t *testing.T) {
 		{"restart without send times: seq 0 after a pause", Config{RestartIdle: 2 * time.Second}, true, []step{
 			{seq: 0, kind: InOrder, sentMs: -1, atMs: 0}, {seq: 1, kind: InOrder, sentMs: -1, atMs: 10},
 			{seq: 0, kind: Duplicate, sentMs: -1, atMs: 1000}, // one second is not a pause
-			{seq: 0, kind: Restart, sentMs: -1, atMs: 3500},
-			{seq: 2, kind: Gap, extra: "missing=1-1", sentMs: -1, atMs: 3510},
-		}, "rcv=5 uniq=4 exp=5 lost=1 dup=1 reord=0 stale=0 restarts=1 maxext=0"},
+			{seq: 0, kind: Suspect, sentMs: -1, atMs: 3500},
+			{seq: 1, kind: Restart, sentMs: -1, atMs: 3505},
+			{seq: 3, kind: Gap, extra: "missing=2-2", sentMs: -1, atMs: 3510},
+		}, "rcv=6 uniq=5 exp=6 lost=1 dup=1 reord=0 stale=0 restarts=1 maxext=0 suspect=0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,6 +180,9 @@ func TestTrackerSequences(t *testing.T) {
 			s, _ := tr.Lookup(alice)
 			got := fmt.Sprintf("rcv=%d uniq=%d exp=%d lost=%d dup=%d reord=%d stale=%d restarts=%d maxext=%d",
 				s.Received, s.Unique, s.Expected, s.Lost, s.Duplicates, s.Reordered, s.Stale, s.Restarts, s.MaxExtent)
+			if strings.Contains(tt.want, "suspect=") {
+				got += fmt.Sprintf(" suspect=%d", s.Suspect)
+			}
 			if got != tt.want {
 				t.Errorf("stats = %s\n         want %s", got, tt.want)
 			}
@@ -197,10 +235,10 @@ func TestTrackerWindowSlides(t *testing.T) {
 	if ev := tr.Observe(alice, datagram(998, 998), t0); ev.Kind != Duplicate {
 		t.Errorf("seq 998 again = %v, want duplicate", ev.Kind)
 	}
-	// a jump bigger than the window clears it
-	tr.Observe(alice, datagram(5000, 5000), t0)
-	if ev := tr.Observe(alice, datagram(4990, 4990), t0); ev.Kind != Late {
-		t.Errorf("seq 4990 after a jump to 5000 = %v, want late", ev.Kind)
+	// a jump bigger than the window (within MaxDropout) clears it
+	tr.Observe(alice, datagram(3500, 3500), t0)
+	if ev := tr.Observe(alice, datagram(3490, 3490), t0); ev.Kind != Late {
+		t.Errorf("seq 3490 after a jump to 3500 = %v, want late", ev.Kind)
 	}
 }
 
@@ -320,10 +358,32 @@ func TestTrackerJitter(t *testing.T) {
 	}
 }
 
+// TestTrackerSkewedClock: send times no clock would give (2^63-1, a
+// negative one, an hour off) are left out of the jitter and counted; a
+// sender whose clock is a few minutes off is still measured.
+func TestTrackerSkewedClock(t *testing.T) {
+	tr := NewTracker(Config{})
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	obs := func(q uint64, sent int64, arrive time.Time) {
+		tr.Observe(alice, Header{Seq: q, Sent: sent}.Append(nil), arrive)
+	}
+	// clock 3 minutes behind ours, transit 5 ms then 7 ms: J = 2/16 ms
+	off := -3 * time.Minute
+	obs(0, t0.Add(off).UnixNano(), at(5))
+	obs(1, t0.Add(off+10*time.Millisecond).UnixNano(), at(17))
+	for i, sent := range []int64{math.MaxInt64, math.MinInt64, -1, t0.Add(time.Hour).UnixNano(), t0.Add(-time.Hour).UnixNano()} {
+		obs(uint64(2+i), sent, at(30+i))
+	}
+	s, _ := tr.Lookup(alice)
+	if s.Skewed != 5 || s.Received != 7 || math.Abs(s.JitterMs()-0.125) > 1e-9 {
+		t.Errorf("skewed %d, received %d, jitter %v ms; want 5, 7, 0.125", s.Skewed, s.Received, s.JitterMs())
+	}
+}
+
 func TestKindStrings(t *testing.T) {
-	want := "in-order gap late duplicate stale restart malformed"
+	want := "in-order gap late duplicate stale restart malformed suspect"
 	var got []string
-	for k := InOrder; k <= Malformed; k++ {
+	for k := InOrder; k <= Suspect; k++ {
 		got = append(got, k.String())
 	}
 	if strings.Join(got, " ") != want {
