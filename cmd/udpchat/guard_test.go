@@ -68,9 +68,10 @@ func TestEchoGuardFlood(t *testing.T) {
 }
 
 // TestEchoLoop points `listen --echo` at a naive echo server (one that
-// answers everything, as socat does) and starts a bounce between them:
-// the guard ends it, with the rate limit or, when rates are unlimited,
-// with loop detection.
+// answers everything at once, as socat does) and starts a bounce between
+// them: the guard ends it, with loop detection or, when loops are not
+// detected, with the rate limit (a loop carries one datagram: the first
+// refusal ends it).
 func TestEchoLoop(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -79,8 +80,9 @@ func TestEchoLoop(t *testing.T) {
 		cause string
 	}{
 		// The bucket's burst, plus its refill while the loop ran.
-		{"rate limit", nil, func(d time.Duration) int { return 100 + int(100*d.Seconds()) + 1 }, "source_rate"},
-		{"loop detection", []string{"--echo-rate", "0", "--echo-total", "0", "--echo-loop", "20"}, func(time.Duration) int { return 21 }, "loop"},
+		{"rate limit", []string{"--echo-rate", "50", "--echo-loop", "1000000"}, func(d time.Duration) int { return 50 + int(50*d.Seconds()) + 1 }, "source_rate"},
+		// A generous gap, so that a loaded machine's slow bounces still count.
+		{"loop detection", []string{"--echo-rate", "0", "--echo-total", "0", "--echo-loop", "20", "--echo-loop-gap", "1s"}, func(time.Duration) int { return 21 }, "loop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := startChild(t, append([]string{"listen", "127.0.0.1:0", "--echo", "--json"}, tc.flags...)...)

@@ -48,8 +48,9 @@ func listenCommand() *cli.Command {
 			"--echo answers through a guard, so that it cannot be used as a reflector: never to source\n" +
 			"port 0 or to the ports of other reflecting services (--echo-block), at most --echo-rate\n" +
 			"replies a second per source address and --echo-total in all (token buckets), and not to\n" +
-			"a source that keeps sending back exactly what we answered (another echo server). The\n" +
-			"summary counts what it suppressed.\n\n" +
+			"a source that keeps sending back what we answered at once, faster than any person or\n" +
+			"paced sender (another echo server: --echo-loop times within --echo-loop-gap of our reply).\n" +
+			"The summary counts what it suppressed.\n\n" +
 			"With --key-file (or UDPCHAT_KEY), every datagram must be sealed under that key (udpchat\n" +
 			"keygen): anything else is rejected with its cause (unsealed, bad tag, replay, stale,\n" +
 			"unknown session), shown, counted, never delivered and never echoed; --count counts only\n" +
@@ -75,7 +76,8 @@ func listenCommand() *cli.Command {
 			&cli.Float64Flag{Name: "echo-rate", Value: guard.DefaultPerSource, Usage: "with --echo, answer each source address at most `N` times a second (a burst of N; 0: no limit)"},
 			&cli.Float64Flag{Name: "echo-total", Value: guard.DefaultTotal, Usage: "with --echo, answer at most `N` datagrams a second in all (0: no limit)"},
 			&cli.StringFlag{Name: "echo-block", Value: portList(guard.DefaultBlockedPorts), Usage: "with --echo, never answer these source `PORTS` (comma-separated; \"none\"); port 0 never is"},
-			&cli.IntFlag{Name: "echo-loop", Value: guard.DefaultLoopLimit, Usage: "with --echo, stop answering a source that sends back what we answered `N` times in a row"},
+			&cli.IntFlag{Name: "echo-loop", Value: guard.DefaultLoopLimit, Usage: "with --echo, stop answering a source that sends back what we answered at once `N` times in a row"},
+			&cli.GenericFlag{Name: "echo-loop-gap", Value: &durationValue{d: guard.DefaultLoopGap}, Usage: "with --echo, a datagram equal to our reply that comes back within `D` of it is a bounce (a loop)"},
 		},
 		Action: runListen,
 	}
@@ -162,7 +164,7 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 // guardConfig reads the --echo-* flags.
 func guardConfig(c *cli.Context) (guard.Config, error) {
 	var g guard.Config
-	for _, f := range []string{"echo-rate", "echo-total", "echo-block", "echo-loop"} {
+	for _, f := range []string{"echo-rate", "echo-total", "echo-block", "echo-loop", "echo-loop-gap"} {
 		if c.IsSet(f) && !c.Bool("echo") {
 			return g, usagef(c, "--%s needs --echo", f)
 		}
@@ -187,6 +189,9 @@ func guardConfig(c *cli.Context) (guard.Config, error) {
 		return g, usagef(c, "--echo-loop must be at least 1, got %d", n)
 	} else {
 		g.LoopLimit = n
+	}
+	if g.LoopGap = durationFlag(c, "echo-loop-gap"); g.LoopGap <= 0 {
+		return g, usagef(c, "--echo-loop-gap must be more than 0")
 	}
 	return g, nil
 }

@@ -181,3 +181,15 @@ func (t *table) flush() error {
 	t.rows = nil
 	return nil
 }
+
+// silenceHint explains datagrams that drew no reply from a server that
+// should answer (send --wait, ping). answered is how many replies came
+// before the silence: a server known to answer that falls silent may be
+// rate limiting (listen --echo's guard refuses replies above --echo-rate
+// a second per address), or the path drops.
+func silenceHint(answered uint64) string {
+	if answered > 0 {
+		return "it answered before, so it may be rate limiting (listen --echo answers an address at most --echo-rate times a second), or the path drops datagrams"
+	}
+	return "nothing refused the datagrams; is the listener running with --echo?"
+}

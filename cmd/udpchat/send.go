@@ -570,8 +570,8 @@ func (s *sender) finish(err error) error {
 		return err
 	}
 	if s.silent > 0 {
-		return fmt.Errorf("no reply to %d of %s within %v: %s stayed silent (nothing refused the datagrams; is the listener running with --echo?)",
-			s.silent, plural(s.sent, "datagram"), s.opts.timeout, s.opts.dst)
+		return fmt.Errorf("no reply to %d of %s within %v: %s stayed silent (%s)",
+			s.silent, plural(s.sent, "datagram"), s.opts.timeout, s.opts.dst, silenceHint(s.replies))
 	}
 	return nil
 }

@@ -14,12 +14,25 @@
 //     so two reflectors cannot be made to talk to each other;
 //   - answers beyond a token bucket per source IP address (all ports of
 //     one address share it) and a global one;
-//   - loops: a source that sends back, LoopLimit times in a row, exactly
-//     what we last answered it is another reflector, so we stop.
+//   - loops: a source that sends back exactly what we last answered it,
+//     within LoopGap of our answer (faster than a person or a paced
+//     sender: the datagram is our own reply coming back at once),
+//     LoopLimit times in a row, is another reflector, so we stop.
+//
+// The limits are meant to let honest clients through untouched: 2,000
+// replies a second for one address (ping at 5 ms, or a test at 1,000 a
+// second, gets every reply), and a client that repeats one payload at
+// its own pace is not a loop. A loop slower than LoopGap is not
+// recognised as one; the rate limit bounds it (a loop carries one
+// datagram, so it ends the first time a reply is refused).
 //
 // The table of per-address buckets is bounded; when it is full the least
 // recently used address is forgotten (and starts again with a full bucket
 // if it comes back: the global bucket still holds).
+//
+// Limiter is the same token buckets without the rest, for any server that
+// must bound what strangers make it do (dgram/seal uses one for the key
+// derivations of new sessions).
 package guard
 
 import (
@@ -75,20 +88,22 @@ var DefaultBlockedPorts = []uint16{7, 19, 53, 123, 1900, 11211}
 
 // Defaults.
 const (
-	DefaultPerSource  = 100    // replies per second per source address
-	DefaultTotal      = 10_000 // replies per second in all
-	DefaultMaxSources = 16384  // addresses with a bucket
-	DefaultLoopLimit  = 256    // identical bounces before a source counts as a reflector
+	DefaultPerSource  = 2000                   // replies per second per source address
+	DefaultTotal      = 10_000                 // replies per second in all
+	DefaultMaxSources = 16384                  // addresses with a bucket
+	DefaultLoopLimit  = 64                     // quick identical bounces in a row before a source counts as a reflector
+	DefaultLoopGap    = 500 * time.Microsecond // a bounce this soon after our reply is our reply coming back
 )
 
 // Config sets the guard's limits. The zero value of a field means its
 // default; a negative rate means no limit.
 type Config struct {
-	PerSource  float64  // replies per second per source address; burst is one second's worth
-	Total      float64  // replies per second in all; burst is one second's worth
-	Blocked    []uint16 // source ports never answered (nil: DefaultBlockedPorts; empty, non-nil: none)
-	MaxSources int      // bound of the per-address table
-	LoopLimit  int      // identical bounces before Loop
+	PerSource  float64       // replies per second per source address; burst is one second's worth
+	Total      float64       // replies per second in all; burst is one second's worth
+	Blocked    []uint16      // source ports never answered (nil: DefaultBlockedPorts; empty, non-nil: none)
+	MaxSources int           // bound of the per-address table
+	LoopLimit  int           // quick identical bounces in a row before Loop
+	LoopGap    time.Duration // how soon after our reply a bounce counts as quick
 }
 
 // bucket is a token bucket.
@@ -114,13 +129,54 @@ func (b *bucket) take(now time.Time, rate float64) bool {
 	return false
 }
 
-// source is what the guard remembers about one address.
-type source struct {
-	addr     netip.Addr
-	bucket   bucket
-	lastPort uint16 // the port we last answered
-	lastHash uint64 // the payload we last answered
-	streak   int    // consecutive datagrams that were our last answer, sent back
+// entry is what a table remembers about one address: its bucket and v.
+type entry[T any] struct {
+	addr   netip.Addr
+	bucket bucket
+	v      T
+}
+
+// table is a bounded map from addresses to entries, least recently used
+// out.
+type table[T any] struct {
+	m       map[netip.Addr]*lru.Node[entry[T]]
+	lru     lru.List[entry[T]] // most recently used first
+	max     int
+	evicted uint64
+}
+
+func newTable[T any](max int) table[T] {
+	return table[T]{m: make(map[netip.Addr]*lru.Node[entry[T]]), max: max}
+}
+
+// get returns addr's entry, making room if needed; a new entry's bucket
+// holds fill tokens.
+func (t *table[T]) get(addr netip.Addr, now time.Time, fill float64) *entry[T] {
+	if n := t.m[addr]; n != nil {
+		t.lru.MoveToFront(n)
+		return &n.Value
+	}
+	var n *lru.Node[entry[T]]
+	if len(t.m) >= t.max {
+		n = t.lru.Back() // reuse the least recently used entry
+		t.lru.Remove(n)
+		delete(t.m, n.Value.addr)
+		t.evicted++
+	} else {
+		n = new(lru.Node[entry[T]])
+	}
+	n.Value = entry[T]{addr: addr, bucket: bucket{tokens: max(fill, 0), last: now}}
+	t.m[addr] = n
+	t.lru.PushFront(n)
+	return &n.Value
+}
+
+// loopState is what the guard remembers of its last reply to an address.
+type loopState struct {
+	lastPort  uint16    // the port we last answered
+	lastHash  uint64    // the payload we last answered
+	lastReply time.Time // when
+	streak    int       // quick bounces of our last answer in a row
 }
 
 // Guard decides which replies may go. It is not safe for concurrent use.
@@ -129,12 +185,9 @@ type Guard struct {
 	blocked map[uint16]bool
 	seed    maphash.Seed
 	total   bucket
+	sources table[loopState]
 
-	sources map[netip.Addr]*lru.Node[source]
-	lru     lru.List[source] // most recently used first
-
-	counts  [NumVerdicts]uint64
-	evicted uint64
+	counts [NumVerdicts]uint64
 }
 
 // New returns a Guard with cfg's limits.
@@ -154,7 +207,10 @@ func New(cfg Config) *Guard {
 	if cfg.LoopLimit <= 0 {
 		cfg.LoopLimit = DefaultLoopLimit
 	}
-	g := &Guard{cfg: cfg, blocked: make(map[uint16]bool), seed: maphash.MakeSeed(), sources: make(map[netip.Addr]*lru.Node[source])}
+	if cfg.LoopGap <= 0 {
+		cfg.LoopGap = DefaultLoopGap
+	}
+	g := &Guard{cfg: cfg, blocked: make(map[uint16]bool), seed: maphash.MakeSeed(), sources: newTable[loopState](cfg.MaxSources)}
 	for _, p := range cfg.Blocked {
 		g.blocked[p] = true
 	}
@@ -167,7 +223,8 @@ func (g *Guard) Config() Config { return g.cfg }
 
 // Check decides whether payload, just received from src, may be answered
 // at time now, and counts the verdict. A reply that is allowed is assumed
-// sent: the next datagram from src that equals it counts towards Loop.
+// sent at now: the next datagram from src that equals it, if it comes
+// within LoopGap, counts towards Loop.
 func (g *Guard) Check(src netip.AddrPort, payload []byte, now time.Time) Verdict {
 	v := g.check(src, payload, now)
 	g.counts[v]++
@@ -182,10 +239,11 @@ func (g *Guard) check(src netip.AddrPort, payload []byte, now time.Time) Verdict
 	if g.blocked[port] {
 		return BlockedPort
 	}
-	addr := src.Addr().Unmap()
-	s := g.source(addr, now)
+	e := g.sources.get(src.Addr().Unmap(), now, g.cfg.PerSource)
+	s := &e.v
 	h := maphash.Bytes(g.seed, payload)
-	if s.lastPort == port && s.lastHash == h {
+	if s.lastPort == port && s.lastHash == h && now.Sub(s.lastReply) < g.cfg.LoopGap {
+		// our own reply, back at once
 		s.streak++
 		if s.streak >= g.cfg.LoopLimit {
 			return Loop
@@ -193,35 +251,14 @@ func (g *Guard) check(src netip.AddrPort, payload []byte, now time.Time) Verdict
 	} else {
 		s.streak = 0
 	}
-	if !s.bucket.take(now, g.cfg.PerSource) {
+	if !e.bucket.take(now, g.cfg.PerSource) {
 		return SourceRate
 	}
 	if !g.total.take(now, g.cfg.Total) {
 		return TotalRate
 	}
-	s.lastPort, s.lastHash = port, h
+	s.lastPort, s.lastHash, s.lastReply = port, h, now
 	return Allow
-}
-
-// source returns addr's entry, making room in the table if needed.
-func (g *Guard) source(addr netip.Addr, now time.Time) *source {
-	if n := g.sources[addr]; n != nil {
-		g.lru.MoveToFront(n)
-		return &n.Value
-	}
-	var n *lru.Node[source]
-	if len(g.sources) >= g.cfg.MaxSources {
-		n = g.lru.Back() // reuse the least recently used entry
-		g.lru.Remove(n)
-		delete(g.sources, n.Value.addr)
-		g.evicted++
-	} else {
-		n = new(lru.Node[source])
-	}
-	n.Value = source{addr: addr, bucket: bucket{tokens: max(g.cfg.PerSource, 0), last: now}}
-	g.sources[addr] = n
-	g.lru.PushFront(n)
-	return &n.Value
 }
 
 // Counts returns how many datagrams got each verdict.
@@ -238,7 +275,7 @@ func (g *Guard) Suppressed() uint64 {
 
 // Sources is the number of addresses in the table; Evicted how many were
 // forgotten to make room.
-func (g *Guard) Sources() int { return len(g.sources) }
+func (g *Guard) Sources() int { return len(g.sources.m) }
 
 // Evicted is the number of addresses forgotten to keep the table bounded.
-func (g *Guard) Evicted() uint64 { return g.evicted }
+func (g *Guard) Evicted() uint64 { return g.sources.evicted }

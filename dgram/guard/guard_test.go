@@ -86,20 +86,22 @@ func TestTotalRate(t *testing.T) {
 }
 
 // TestLoop bounces one datagram between the guard and a peer that
-// answers with exactly what it got, slowly enough that the rate limit
-// never bites: the guard stops it after LoopLimit bounces.
+// answers at once with exactly what it got (100 us later, as another
+// echo server on the same host), with no rate limit: the guard stops it
+// after LoopLimit quick bounces.
 func TestLoop(t *testing.T) {
-	g := New(Config{LoopLimit: 20})
+	g := New(Config{LoopLimit: 20, PerSource: -1, Total: -1})
 	peer := ap("127.0.0.1:9001")
 	msg := []byte("bounce")
 	now := t0
 	n := 0
 	for ; n < 1000; n++ {
-		now = now.Add(time.Second)
+		now = now.Add(100 * time.Microsecond)
 		if g.Check(peer, msg, now) != Allow {
 			break
 		}
 	}
+	// the first datagram is no bounce; then 20 quick ones make a loop
 	if n != 20 {
 		t.Errorf("the loop ran %d times, want 20", n)
 	}
@@ -119,6 +121,49 @@ func TestLoop(t *testing.T) {
 	}
 }
 
+// TestRepeatingClientIsNotALoop: clients that send one payload again and
+// again at their own pace (a person, send --count --interval, even 1,000
+// a second) get every reply with the default limits, however long they
+// go on; the same client sending back our reply at once is a loop.
+func TestRepeatingClientIsNotALoop(t *testing.T) {
+	for _, every := range []time.Duration{time.Second, 20 * time.Millisecond, 5 * time.Millisecond, time.Millisecond} {
+		g := New(Config{})
+		client := ap("127.0.0.1:40000")
+		msg := []byte("same payload every time")
+		for i := range 20_000 {
+			// the pace wobbles: some sends come early, as a sender that
+			// catches up after an oversleep does
+			at := t0.Add(time.Duration(i)*every + time.Duration(i%3)*every/4)
+			if v := g.Check(client, msg, at); v != Allow {
+				t.Fatalf("every %v: datagram %d: %v", every, i, v)
+			}
+		}
+	}
+}
+
+// TestHonestRates: one source at 1,000 and 2,000 datagrams a second
+// (distinct payloads, as ping's) gets every reply for a minute; above its
+// rate it does not.
+func TestHonestRates(t *testing.T) {
+	for _, tc := range []struct {
+		pps    int
+		allAns bool
+	}{{200, true}, {1000, true}, {2000, true}, {4000, false}} {
+		g := New(Config{})
+		src := ap("127.0.0.1:40000")
+		refused := 0
+		for i := range 60 * tc.pps {
+			at := t0.Add(time.Duration(i) * time.Second / time.Duration(tc.pps))
+			if g.Check(src, fmt.Appendf(nil, "probe %d", i), at) != Allow {
+				refused++
+			}
+		}
+		if (refused == 0) != tc.allAns {
+			t.Errorf("%d/s for 60 s: %d refused", tc.pps, refused)
+		}
+	}
+}
+
 // TestTableBounded sends from 100,000 addresses: the table stays at its
 // bound and counts what it forgot.
 func TestTableBounded(t *testing.T) {
@@ -134,8 +179,8 @@ func TestTableBounded(t *testing.T) {
 	}
 	// The list and the map agree.
 	n := 0
-	for s := g.lru.Front(); s != nil; s = s.Next() {
-		if g.sources[s.Value.addr] != s {
+	for s := g.sources.lru.Front(); s != nil; s = s.Next() {
+		if g.sources.m[s.Value.addr] != s {
 			t.Fatal("list entry not in the map")
 		}
 		n++
@@ -167,5 +212,46 @@ func BenchmarkCheck(b *testing.B) {
 		msg[0] = byte(i)
 		g.Check(srcs[i%len(srcs)], msg, t0)
 		i++
+	}
+}
+
+// TestLimiter: per-address buckets and a global one, like the Guard's,
+// with the table bounded.
+func TestLimiter(t *testing.T) {
+	l := NewLimiter(LimiterConfig{PerSource: 10, Total: 100, MaxSources: 50})
+	a := netip.MustParseAddr("127.0.0.7")
+	allowed := 0
+	for i := range 1000 { // one address, 1000 events in one second
+		if l.Allow(a, t0.Add(time.Duration(i)*time.Millisecond)) == Allow {
+			allowed++
+		}
+	}
+	if allowed < 10 || allowed > 20 {
+		t.Errorf("one address: %d of 1000 allowed at 10/s", allowed)
+	}
+	// 1000 addresses at once: the global burst (100, less what a used)
+	allowed = 0
+	now := t0.Add(time.Second)
+	for i := range 1000 {
+		if l.Allow(netip.AddrFrom4([4]byte{127, 2, byte(i >> 8), byte(i)}), now) == Allow {
+			allowed++
+		}
+	}
+	if allowed > 100 || allowed < 50 {
+		t.Errorf("1000 addresses: %d allowed, global burst 100", allowed)
+	}
+	c := l.Counts()
+	if c[Allow]+c[SourceRate]+c[TotalRate] != 2000 || c[TotalRate] == 0 || c[SourceRate] == 0 {
+		t.Errorf("counts %v", c)
+	}
+	if l.Sources() != 50 || l.Evicted() != 1001-50 {
+		t.Errorf("%d sources, %d evicted", l.Sources(), l.Evicted())
+	}
+	// No limit.
+	l = NewLimiter(LimiterConfig{PerSource: -1, Total: -1})
+	for i := range 10000 {
+		if v := l.Allow(a, t0); v != Allow {
+			t.Fatalf("%d: %v", i, v)
+		}
 	}
 }
