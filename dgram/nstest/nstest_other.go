@@ -55,3 +55,18 @@ func NeedTool(t testing.TB, name string) string {
 	t.Skipf("skipped: %s is not installed", name)
 	return ""
 }
+
+// Spoofer forges source addresses (Linux only).
+type Spoofer struct{}
+
+// NewSpoofer skips the test: raw sockets with IP_HDRINCL need Linux here.
+func NewSpoofer(t testing.TB) *Spoofer {
+	t.Helper()
+	t.Skip("skipped: forging source addresses needs Linux")
+	return nil
+}
+
+// Send is never reached outside Linux.
+func (s *Spoofer) Send(src, dst netip.AddrPort, payload []byte) error {
+	return errors.New("forging source addresses needs Linux")
+}
