@@ -1,11 +1,20 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/udpchat/udpchat/dgram/guard"
+	"github.com/udpchat/udpchat/dgram/nstest"
 )
 
 // leaksSecret reports whether out shows any 8 consecutive characters of
@@ -150,4 +159,139 @@ func TestJSONOutputEscapesControls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEchoGuardHonestClients: with the default guard, clients at
+// interactive and test rates get every reply: ping every 5 ms, one
+// repeated payload every 5 ms (send --wait), and 1,000 datagrams a
+// second. A client that outruns --echo-rate is told the server may be
+// rate limiting, not that it is not an echo server.
+func TestEchoGuardHonestClients(t *testing.T) {
+	l := startFlood(t, "listen", "127.0.0.1:0", "--echo", "--json")
+	addr := <-l.ready
+
+	code, out, errOut := runCLI(t, "", "ping", addr, "--interval", "5ms", "--count", "400", "--json")
+	if code != 0 {
+		t.Fatalf("ping: exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	sum := jsonLine(t, lines[len(lines)-1])
+	if sum["received"] != float64(400) {
+		t.Errorf("ping --interval 5ms: %v", sum)
+	}
+	for _, tc := range []struct{ count, interval string }{{"300", "5ms"}, {"2000", "1ms"}} {
+		code, _, errOut = runCLI(t, "", "send", addr, "--count", tc.count, "--interval", tc.interval, "--wait", "--timeout", "2s", "the same payload")
+		if code != 0 || !strings.Contains(errOut, tc.count+" replies") {
+			t.Errorf("send --count %s --interval %s --wait of one payload: exit %d: %s", tc.count, tc.interval, code, lastLines(errOut, 3))
+		}
+	}
+	fin := l.summary(t)
+	if sup := fin["echo_suppressed"].(map[string]any); sup["source_rate"] != float64(0) || sup["loop"] != float64(0) {
+		t.Errorf("the guard held back honest replies: %v", fin)
+	}
+
+	// A client faster than --echo-rate: its replies stop, and it is told why.
+	r := startChild(t, "listen", "127.0.0.1:0", "--echo", "--echo-rate", "5")
+	raddr := r.expectErr(`listening on (\S+) \(UDP\)`)[1]
+	code, _, errOut = runCLI(t, "", "send", raddr, "--count", "10", "--wait", "--timeout", "100ms", "x")
+	if code != 1 || !regexp.MustCompile(`no reply to \d of 10 datagrams`).MatchString(errOut) || !strings.Contains(errOut, "it may be rate limiting") ||
+		strings.Contains(errOut, "is the listener running with --echo") {
+		t.Errorf("send past --echo-rate: exit %d: %s", code, lastLines(errOut, 2))
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+// countUntilQuiet reads datagrams on c until none comes for quiet (or,
+// bounding a broken test, for exitTimeout in all) and returns how many
+// datagrams and bytes arrived.
+func countUntilQuiet(c *net.UDPConn, quiet time.Duration) (n, bytes int) {
+	buf := make([]byte, 65536)
+	end := time.Now().Add(exitTimeout)
+	for time.Now().Before(end) {
+		c.SetReadDeadline(time.Now().Add(quiet))
+		k, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		n++
+		bytes += k
+	}
+	return n, bytes
+}
+
+// TestEchoSpoofedFlood forges 20,000 datagrams "from" a victim address to
+// `listen --echo`, and then one from each of 5,000 victims: the victims
+// receive no more bytes than were sent in their name (echo amplifies 1x at
+// most) and, for the single victim, no more than the per-source bucket
+// allows.
+func TestEchoSpoofedFlood(t *testing.T) {
+	sp := nstest.NewSpoofer(t)
+	l := startFlood(t, "listen", "127.0.0.1:0", "--echo", "--json", "--rcvbuf", "8M")
+	dst := netip.MustParseAddrPort(<-l.ready)
+	victim := udpSocket(t, "127.66.0.1:0")
+	victim.SetReadBuffer(8 << 20)
+	vaddr := victim.LocalAddr().(*net.UDPAddr).AddrPort()
+	payload := make([]byte, 100)
+	const flood = 20_000
+	start := time.Now()
+	for i := range flood {
+		binary.BigEndian.PutUint32(payload, uint32(i))
+		if err := sp.Send(vaddr, dst, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, got := countUntilQuiet(victim, 300*time.Millisecond)
+	elapsed := time.Since(start)
+	limit := guard.DefaultPerSource + int(guard.DefaultPerSource*elapsed.Seconds()) + 1
+	t.Logf("one victim: %d datagrams forged (%d bytes) in its name, it received %d (%d bytes): %.3fx, in %v",
+		flood, flood*len(payload), n, got, float64(got)/float64(flood*len(payload)), elapsed)
+	if n == 0 || n > limit {
+		t.Errorf("the victim received %d replies in %v, want 1 to %d", n, elapsed, limit)
+	}
+	// Many victims, one datagram each: each gets at most its one echo.
+	victims := make([]*net.UDPConn, 50)
+	for i := range victims {
+		victims[i] = udpSocket(t, fmt.Sprintf("127.67.0.%d:0", i+1))
+	}
+	for i := range 5000 {
+		v := victims[i%len(victims)].LocalAddr().(*net.UDPAddr).AddrPort()
+		if err := sp.Send(v, dst, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, v := range victims {
+		k, b := countUntilQuiet(v, 200*time.Millisecond)
+		if b > 100*len(payload) {
+			t.Errorf("victim %v received %d bytes for %d forged in its name", v.LocalAddr(), b, 100*len(payload))
+		}
+		total += k
+	}
+	t.Logf("50 victims: 5000 forged datagrams, %d echoes (%.3fx)", total, float64(total)/5000)
+	sum := l.summary(t)
+	if sum["datagrams"].(float64)+sum["rcvbuf_drops"].(float64) != float64(flood+5000) {
+		t.Errorf("the listener saw %v of %d datagrams: %v", sum["datagrams"], flood+5000, sum)
+	}
+}
+
+// summary interrupts the child and returns its last JSON summary.
+func (c *floodChild) summary(t *testing.T) map[string]any {
+	t.Helper()
+	c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.done:
+	case <-time.After(exitTimeout):
+		t.Fatal("the child did not exit after SIGINT")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sums) == 0 {
+		t.Fatal("no summary")
+	}
+	return jsonLine(t, c.sums[len(c.sums)-1])
 }

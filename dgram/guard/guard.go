@@ -22,9 +22,15 @@
 // The limits are meant to let honest clients through untouched: 2,000
 // replies a second for one address (ping at 5 ms, or a test at 1,000 a
 // second, gets every reply), and a client that repeats one payload at
-// its own pace is not a loop. A loop slower than LoopGap is not
-// recognised as one; the rate limit bounds it (a loop carries one
-// datagram, so it ends the first time a reply is refused).
+// its own pace is not a loop. One kind of client looks exactly like a
+// loop for a while: one that waits for each reply and, having fallen
+// behind its schedule, sends the same payload again the moment the reply
+// arrives. Refusing one reply tells them apart: a loop carries one
+// datagram, so it dies; a client sends again. A port that sends our
+// reply back after we refused it as a loop is therefore a client, and is
+// never taken for a loop again (while the table remembers its address).
+// A loop slower than LoopGap is not recognised as one; the rate limit
+// bounds it, and ends it the first time it refuses a reply.
 //
 // The table of per-address buckets is bounded; when it is full the least
 // recently used address is forgotten (and starts again with a full bucket
@@ -91,7 +97,7 @@ const (
 	DefaultPerSource  = 2000                   // replies per second per source address
 	DefaultTotal      = 10_000                 // replies per second in all
 	DefaultMaxSources = 16384                  // addresses with a bucket
-	DefaultLoopLimit  = 64                     // quick identical bounces in a row before a source counts as a reflector
+	DefaultLoopLimit  = 256                    // quick identical bounces in a row before a source counts as a reflector
 	DefaultLoopGap    = 500 * time.Microsecond // a bounce this soon after our reply is our reply coming back
 )
 
@@ -177,6 +183,8 @@ type loopState struct {
 	lastHash  uint64    // the payload we last answered
 	lastReply time.Time // when
 	streak    int       // quick bounces of our last answer in a row
+	refused   bool      // the last datagram from lastPort was refused as a loop
+	client    uint16    // a port that proved to be a client, not a reflector (0: none)
 }
 
 // Guard decides which replies may go. It is not safe for concurrent use.
@@ -242,13 +250,20 @@ func (g *Guard) check(src netip.AddrPort, payload []byte, now time.Time) Verdict
 	e := g.sources.get(src.Addr().Unmap(), now, g.cfg.PerSource)
 	s := &e.v
 	h := maphash.Bytes(g.seed, payload)
-	if s.lastPort == port && s.lastHash == h && now.Sub(s.lastReply) < g.cfg.LoopGap {
+	switch {
+	case s.client == port:
+	case s.lastPort == port && s.refused:
+		// A loop dies when we refuse its datagram; this port sent again:
+		// a client that repeats itself.
+		s.client, s.refused, s.streak = port, false, 0
+	case s.lastPort == port && s.lastHash == h && now.Sub(s.lastReply) < g.cfg.LoopGap:
 		// our own reply, back at once
 		s.streak++
 		if s.streak >= g.cfg.LoopLimit {
+			s.refused = true
 			return Loop
 		}
-	} else {
+	default:
 		s.streak = 0
 	}
 	if !e.bucket.take(now, g.cfg.PerSource) {

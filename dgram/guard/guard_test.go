@@ -141,6 +141,40 @@ func TestRepeatingClientIsNotALoop(t *testing.T) {
 	}
 }
 
+// TestCatchUpClient: a client that waits for each reply and, behind its
+// schedule, sends the same payload the moment the reply arrives looks like
+// a loop for LoopLimit datagrams; the one refusal tells it apart (a loop
+// would die, it sends again) and it gets every other reply. A reflector
+// on another port of the same address is still caught.
+func TestCatchUpClient(t *testing.T) {
+	g := New(Config{LoopLimit: 50, PerSource: -1, Total: -1})
+	client := ap("127.0.0.1:40000")
+	msg := []byte("same")
+	now := t0
+	refused := 0
+	for range 5000 {
+		now = now.Add(100 * time.Microsecond)
+		if g.Check(client, msg, now) != Allow {
+			refused++
+			now = now.Add(time.Second) // the client's timeout, then it goes on
+		}
+	}
+	if refused != 1 {
+		t.Errorf("a catch-up client was refused %d times, want 1", refused)
+	}
+	reflector := ap("127.0.0.1:7777")
+	n := 0
+	for ; n < 1000; n++ {
+		now = now.Add(100 * time.Microsecond)
+		if g.Check(reflector, msg, now) != Allow {
+			break
+		}
+	}
+	if n != 50 {
+		t.Errorf("a loop with a reflector on the client's address ran %d times, want 50", n)
+	}
+}
+
 // TestHonestRates: one source at 1,000 and 2,000 datagrams a second
 // (distinct payloads, as ping's) gets every reply for a minute; above its
 // rate it does not.
