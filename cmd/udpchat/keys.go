@@ -154,6 +154,8 @@ func causeText(c seal.Cause) string {
 		return staleText
 	case seal.UnknownSession:
 		return "from a session that began before this receiver started (a replay it cannot check)"
+	case seal.Throttled:
+		return "a new session from an address that started too many at once (not checked)"
 	}
 	return c.String()
 }

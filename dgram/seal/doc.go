@@ -11,7 +11,7 @@
 //	0       2     magic "dg"
 //	2       1     version 1
 //	3       1     type 2 (sealed)
-//	4       8     seq: the session's datagram counter, from 0, one per sealed datagram
+//	4       8     seq: the session's datagram counter, from 0, one per sealed datagram; never 2^64-1
 //	12      8     sent: the sender's clock, Unix nanoseconds
 //	20      8     session: random, chosen by the sender when it starts
 //	28      n     ciphertext: the datagram as it would be sent without a key
@@ -35,24 +35,43 @@
 //
 // An Opener checks, in this order, and rejects with a Cause:
 //
-//   - unsealed: too short, not a v1 header, or not of type 2;
+//   - unsealed: too short, not a v1 header, not of type 2, or seq 2^64-1
+//     (a Sealer stops before it: ErrExhausted);
+//   - unknown session: its session is not one the Opener knows, and its
+//     send time is before the Opener started (or before the newest
+//     session the bounded table had to forget): a datagram from before a
+//     restart, which the receiver could no longer check for replay even
+//     if it were authentic, so it is not checked at all;
+//   - throttled: its session is not one the Opener knows, and its source
+//     address, or all sources together, already started
+//     Config.NewSessionRate (50) or Config.NewSessionTotal (2,000) new
+//     sessions in the last second: it is not checked;
 //   - bad tag: authentication failed: the wrong key, a changed header or
 //     payload, a truncated datagram;
 //   - replay: the session is known and the seq was already accepted (or
 //     the datagram carries one of this endpoint's own sessions: a
 //     reflection of what it sent);
 //   - stale: the session is known and the seq is older than the
-//     Window-datagram anti-replay window (RFC 4303 section 3.4.3, RFC 6479);
-//   - unknown session: the datagram is authentic but its session is not
-//     one the Opener knows, and its send time is before the Opener started
-//     (or before the newest session the bounded table had to forget): a
-//     datagram from before a restart, which the receiver can no longer
-//     check for replay.
+//     Window-datagram anti-replay window (RFC 4303 section 3.4.3, RFC 6479).
 //
 // Authentication comes before the window check, so that "replay" always
 // means an authentic datagram seen before; the window moves only after a
-// datagram authenticated, so forged datagrams cannot advance it. Sessions live in a bounded table (least
-// recently used out); only authentic datagrams create one.
+// datagram authenticated, so forged datagrams cannot advance it. Sessions
+// live in a bounded table (least recently used out); only authentic
+// datagrams create one.
+//
+// # Cheap rejection
+//
+// A datagram of a session the receiver knows costs one AES-GCM open. One
+// of a session it does not know costs a key derivation first (HMAC-SHA256,
+// AES key expansion, GCM setup), about ten times that; a flood of junk with
+// random session IDs would make every datagram pay it. So the derivations
+// are rate-limited, per source address and in all, with the token buckets
+// of dgram/guard, and the cheap checks (the header, the send time) come
+// first. While a flood lasts, a new honest session may have to wait for a
+// token; sessions already known are never limited. The seq never reaches
+// 2^64-1, so the anti-replay window, whose top is the highest seq plus
+// one, never wraps.
 //
 // The "unknown session" rule compares the sender's clock to the
 // receiver's: two hosts whose clocks differ by d lose at most the first d

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -59,6 +60,25 @@ func (k *Key) aead(session uint64) (cipher.AEAD, error) {
 		return nil, err
 	}
 	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// sessionAEAD is aead with HKDF-Expand written out for its one block of
+// output (T(1) = HMAC(prk, info || 0x01), RFC 5869) on mac, an HMAC keyed
+// with prk that the caller reuses: a receiver derives keys for sessions
+// it does not know yet, and that work should cost what it must.
+func (k *Key) sessionAEAD(mac hash.Hash, session uint64) (cipher.AEAD, error) {
+	var info [len(sessionPrefix) + 8 + 1]byte
+	copy(info[:], sessionPrefix)
+	putUint64(info[len(sessionPrefix):], session)
+	info[len(info)-1] = 1
+	mac.Reset()
+	mac.Write(info[:])
+	var key [sha256.Size]byte
+	block, err := aes.NewCipher(mac.Sum(key[:0]))
 	if err != nil {
 		return nil, err
 	}

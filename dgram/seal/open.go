@@ -2,9 +2,13 @@ package seal
 
 import (
 	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"hash"
 	"net/netip"
 	"time"
 
+	"github.com/udpchat/udpchat/dgram/guard"
 	"github.com/udpchat/udpchat/dgram/internal/lru"
 )
 
@@ -18,11 +22,12 @@ const (
 	BadTag               // authentication failed: wrong key, tampered, truncated
 	Replay               // a seq already accepted, or one of our own sessions reflected
 	Stale                // older than the anti-replay window
-	UnknownSession       // authentic, but from before this receiver (or its table) knew the session
+	UnknownSession       // a new session sent before this receiver (or its table) knew it: a replay it cannot check
+	Throttled            // a new session from an address (or a world) that started too many: not checked
 	NumCauses            // the number of Cause values
 )
 
-var causeNames = [NumCauses]string{"", "unsealed", "bad tag", "replay", "stale", "unknown session"}
+var causeNames = [NumCauses]string{"", "unsealed", "bad tag", "replay", "stale", "unknown session", "throttled"}
 
 // String returns the cause as shown to users and in JSON ("bad tag").
 func (c Cause) String() string {
@@ -127,6 +132,14 @@ type session struct {
 type Config struct {
 	// MaxSessions bounds the session table (default DefaultMaxSessions).
 	MaxSessions int
+	// NewSessionRate and NewSessionTotal bound the key derivations a
+	// datagram of a session the Opener does not know costs, per source
+	// address and in all, per second (token buckets, a burst of one
+	// second's worth; defaults DefaultNewSessionRate and
+	// DefaultNewSessionTotal; negative: no limit). Past them, such a
+	// datagram is rejected as Throttled without being checked. Sessions
+	// already known are never limited.
+	NewSessionRate, NewSessionTotal float64
 	// MaxPeers bounds the table of per-address counts (default
 	// DefaultMaxPeers); addresses past it are counted only in the totals.
 	MaxPeers int
@@ -135,10 +148,12 @@ type Config struct {
 	Start time.Time
 }
 
-// Table bounds.
+// Table bounds and rates.
 const (
-	DefaultMaxSessions = 4096
-	DefaultMaxPeers    = 4096
+	DefaultMaxSessions     = 4096
+	DefaultMaxPeers        = 4096
+	DefaultNewSessionRate  = 50   // new-session key derivations per second per source address
+	DefaultNewSessionTotal = 2000 // new-session key derivations per second in all
 )
 
 // PeerStats is what an Opener counted for one sender address that has
@@ -154,6 +169,9 @@ type Opener struct {
 	key   *Key
 	cfg   Config
 	floor int64 // earliest send time for a new session
+	mac   hash.Hash
+	limit *guard.Limiter
+	now   func() time.Time
 
 	sessions map[uint64]*lru.Node[session]
 	lru      lru.List[session] // most recently used first
@@ -178,7 +196,14 @@ func (k *Key) NewOpener(cfg Config) *Opener {
 	if cfg.Start.IsZero() {
 		cfg.Start = time.Now()
 	}
-	return &Opener{key: k, cfg: cfg, floor: cfg.Start.UnixNano(),
+	if cfg.NewSessionRate == 0 {
+		cfg.NewSessionRate = DefaultNewSessionRate
+	}
+	if cfg.NewSessionTotal == 0 {
+		cfg.NewSessionTotal = DefaultNewSessionTotal
+	}
+	return &Opener{key: k, cfg: cfg, floor: cfg.Start.UnixNano(), mac: hmac.New(sha256.New, k.prk), now: time.Now,
+		limit:    guard.NewLimiter(guard.LimiterConfig{PerSource: cfg.NewSessionRate, Total: cfg.NewSessionTotal}),
 		sessions: make(map[uint64]*lru.Node[session]), peers: make(map[netip.AddrPort]*PeerStats)}
 }
 
@@ -191,6 +216,12 @@ func (o *Opener) Ignore(id uint64) { o.own = append(o.own, id) }
 // and new, appends its plaintext to dst and returns it with None. Otherwise
 // it returns dst unchanged and the cause, counted. To open in place, pass
 // b[HeaderLen:HeaderLen] as dst (b is then overwritten).
+//
+// A datagram of a session the Opener does not know costs a key
+// derivation; it is rejected before that work when its send time is
+// before the Opener started (UnknownSession) or when its source address,
+// or all sources together, started too many sessions (Throttled). Nothing
+// is kept for such a session until one of its datagrams authenticates.
 func (o *Opener) Open(dst []byte, from netip.AddrPort, b []byte) ([]byte, Header, Cause) {
 	h, ok := ParseHeader(b)
 	if !ok {
@@ -208,8 +239,15 @@ func (o *Opener) Open(dst []byte, from netip.AddrPort, b []byte) ([]byte, Header
 		s = &node.Value
 		a = s.aead
 	} else {
+		if h.Sent < o.floor {
+			// Whether authentic or not, it would be refused: spare the work.
+			return dst, h, o.reject(from, UnknownSession)
+		}
+		if o.limit.Allow(from.Addr(), o.now()) != guard.Allow {
+			return dst, h, o.reject(from, Throttled)
+		}
 		var err error
-		if a, err = o.key.aead(h.Session); err != nil {
+		if a, err = o.key.sessionAEAD(o.mac, h.Session); err != nil {
 			return dst, h, o.reject(from, BadTag)
 		}
 	}
@@ -224,9 +262,6 @@ func (o *Opener) Open(dst []byte, from netip.AddrPort, b []byte) ([]byte, Header
 		}
 		o.lru.MoveToFront(node)
 	} else {
-		if h.Sent < o.floor {
-			return dst, h, o.reject(from, UnknownSession)
-		}
 		s = o.insert(h.Session, a)
 	}
 	s.win.accept(h.Seq)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -33,8 +34,13 @@ func nonce(n uint64) (b [12]byte) {
 	return b
 }
 
-// ErrExhausted is returned by Seal when a session has used every seq.
+// ErrExhausted is returned by Seal when a session has used every seq it
+// may: 0 to 2^64-2 (2^64-1 is never used, so that a receiver's window
+// never wraps). Start a new Sealer: a new session, a new key.
 var ErrExhausted = errors.New("seal: session exhausted its sequence numbers")
+
+// MaxSeq is the last seq a session uses.
+const MaxSeq = math.MaxUint64 - 1
 
 // Sealer seals datagrams for one sender session. It is safe for concurrent
 // use.
@@ -44,7 +50,6 @@ type Sealer struct {
 
 	mu    sync.Mutex
 	next  uint64
-	done  bool
 	nonce [12]byte
 }
 
@@ -73,14 +78,11 @@ func (s *Sealer) Session() uint64 { return s.session }
 func (s *Sealer) Seal(dst, plaintext []byte, now time.Time) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
+	n := s.next
+	if n > MaxSeq {
 		return dst, ErrExhausted
 	}
-	n := s.next
 	s.next++
-	if s.next == 0 {
-		s.done = true
-	}
 	start := len(dst)
 	dst = seq.Header{Type: Type, Seq: n, Sent: now.UnixNano()}.Append(dst)
 	dst = binary.BigEndian.AppendUint64(dst, s.session)
@@ -97,13 +99,13 @@ type Header struct {
 
 // ParseHeader reads the readable part of a sealed datagram; ok is false
 // when b is not one (too short to hold a tag, another magic, version or
-// type).
+// type, or seq 2^64-1, which no Sealer uses).
 func ParseHeader(b []byte) (h Header, ok bool) {
 	if len(b) < Overhead {
 		return Header{}, false
 	}
 	sh, _, err := seq.Decode(b)
-	if err != nil || sh.Type != Type {
+	if err != nil || sh.Type != Type || sh.Seq > MaxSeq {
 		return Header{}, false
 	}
 	return Header{Seq: sh.Seq, Sent: sh.Sent, Session: binary.BigEndian.Uint64(b[seq.HeaderLen:HeaderLen])}, true

@@ -3,10 +3,13 @@ package seal
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/udpchat/udpchat/dgram/seq"
 )
 
 var (
@@ -272,14 +275,105 @@ func TestSessionTableBounded(t *testing.T) {
 	}
 }
 
-func TestSealerExhausted(t *testing.T) {
-	s := mustSealer(t, mustKey(t, secret), 1)
-	s.next = ^uint64(0)
-	if _, err := s.Seal(nil, []byte("last"), t0); err != nil {
-		t.Fatal(err)
+// TestSeqEdge: a session stops at seq 2^64-2 (ErrExhausted after it); the
+// opener accepts 2^64-2, refuses 2^64-1 even when it authenticates, and
+// its window, whose top is then 2^64-1, does not wrap: replays and older
+// seqs are still told apart.
+func TestSeqEdge(t *testing.T) {
+	k := mustKey(t, secret)
+	s := mustSealer(t, k, 1)
+	o := k.NewOpener(Config{Start: t0})
+	s.next = MaxSeq - 3
+	var ds [][]byte
+	for range 4 {
+		ds = append(ds, seal(t, s, "near the end", t0.Add(time.Second)))
 	}
 	if _, err := s.Seal(nil, []byte("one too many"), t0); err != ErrExhausted {
-		t.Fatalf("after the last seq: %v", err)
+		t.Fatalf("after seq 2^64-2: %v, want ErrExhausted", err)
+	}
+	if h, _ := ParseHeader(ds[3]); h.Seq != MaxSeq {
+		t.Fatalf("the last datagram has seq %d, want %d", h.Seq, uint64(MaxSeq))
+	}
+	// seq 2^64-1, sealed by hand as a Sealer would: authentic, but refused
+	a, err := k.aead(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := seq.Header{Type: Type, Seq: math.MaxUint64, Sent: t0.Add(time.Second).UnixNano()}.Append(nil)
+	last = binary.BigEndian.AppendUint64(last, 1)
+	n := nonce(math.MaxUint64)
+	last = a.Seal(last, n[:], []byte("wraps"), last[:HeaderLen])
+	for _, step := range []struct {
+		b    []byte
+		want Cause
+	}{
+		{ds[3], None}, {last, Unsealed}, {ds[3], Replay}, {ds[0], None}, {ds[0], Replay},
+		{last, Unsealed}, {ds[2], None}, {ds[1], None}, {ds[1], Replay}, {ds[3], Replay},
+	} {
+		h, _ := ParseHeader(step.b)
+		if _, _, c := o.Open(nil, peerA, bytes.Clone(step.b)); c != step.want {
+			t.Errorf("seq %d: %v, want %v", h.Seq, c, step.want)
+		}
+	}
+}
+
+// TestJunkIsCheap floods an Opener with junk of random sessions from one
+// address and from many: past the per-address and global rates it is
+// refused as throttled without a key derivation, nothing is kept for it,
+// and a session already known, or a new one once tokens are back, still
+// opens.
+func TestJunkIsCheap(t *testing.T) {
+	k := mustKey(t, secret)
+	o := k.NewOpener(Config{Start: t0, NewSessionRate: 10, NewSessionTotal: 100})
+	now := t0
+	o.now = func() time.Time { return now }
+	known := mustSealer(t, k, 7)
+	if _, _, c := o.Open(nil, peerA, seal(t, known, "hello", t0.Add(time.Second))); c != None {
+		t.Fatal(c)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	junk := func(from netip.AddrPort) Cause {
+		b := seq.Header{Type: Type, Seq: rng.Uint64() >> 1, Sent: t0.Add(time.Hour).UnixNano()}.Append(nil)
+		b = binary.BigEndian.AppendUint64(b, rng.Uint64())
+		b = append(b, make([]byte, 64+TagLen)...)
+		_, _, c := o.Open(nil, from, b)
+		return c
+	}
+	var got [NumCauses]int
+	for range 1000 {
+		got[junk(peerA)]++
+	}
+	// 9 tokens left for peerA (one went to its real session), then throttled
+	if got[BadTag] != 9 || got[Throttled] != 991 {
+		t.Errorf("junk from one address: %v", got)
+	}
+	got = [NumCauses]int{}
+	for i := range 1000 {
+		got[junk(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 3, byte(i >> 8), byte(i)}), 9))]++
+	}
+	// the global bucket: 100, less the 10 already taken
+	if got[BadTag] != 90 || got[Throttled] != 910 {
+		t.Errorf("junk from 1000 addresses: %v", got)
+	}
+	if o.Sessions() != 1 || len(o.peers) != 1 {
+		t.Errorf("junk left %d sessions and %d peers behind, want 1 and 1", o.Sessions(), len(o.peers))
+	}
+	if _, _, c := o.Open(nil, peerA, seal(t, known, "still", t0.Add(time.Second))); c != None {
+		t.Errorf("a known session during the flood: %v", c)
+	}
+	if _, _, c := o.Open(nil, peerB, seal(t, mustSealer(t, k, 8), "new", t0.Add(time.Second))); c != Throttled {
+		t.Errorf("a new session during the flood: %v, want throttled", c)
+	}
+	now = now.Add(time.Second)
+	if _, _, c := o.Open(nil, peerB, seal(t, mustSealer(t, k, 8), "new", t0.Add(time.Second))); c != None {
+		t.Errorf("a new session a second later: %v", c)
+	}
+	// junk with a send time before the receiver started costs nothing
+	before := o.limit.Counts()
+	b := seq.Header{Type: Type, Seq: 1, Sent: t0.Add(-time.Second).UnixNano()}.Append(nil)
+	b = append(b, make([]byte, 8+64+TagLen)...)
+	if _, _, c := o.Open(nil, peerA, b); c != UnknownSession || o.limit.Counts() != before {
+		t.Errorf("junk from before the start: %v, limiter %v -> %v", c, before, o.limit.Counts())
 	}
 }
 
@@ -298,5 +392,19 @@ func TestParseSecret(t *testing.T) {
 	}
 	if _, err := NewKey(secret[:MinSecretLen-1]); err == nil {
 		t.Error("short secret accepted")
+	}
+}
+
+// TestDerivationsAgree: the Opener's derivation gives the Sealer's key.
+func TestDerivationsAgree(t *testing.T) {
+	k := mustKey(t, secret)
+	o := k.NewOpener(Config{})
+	for _, id := range []uint64{0, 1, 0xdeadbeef, math.MaxUint64} {
+		a, _ := k.aead(id)
+		b, _ := k.sessionAEAD(o.mac, id)
+		n := nonce(3)
+		if x, y := a.Seal(nil, n[:], []byte("same key?"), nil), b.Seal(nil, n[:], []byte("same key?"), nil); !bytes.Equal(x, y) {
+			t.Errorf("session %x: the two derivations differ", id)
+		}
 	}
 }
