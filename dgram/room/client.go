@@ -212,14 +212,14 @@ func (c *client) event(p *Packet, now time.Time) {
 	} else {
 		c.rcv.offer(p.Seq, event{})
 	}
-	c.take()
+	c.process()
 	c.send(&Packet{Type: TypeAck, Seq: c.rcv.cum, Bits: c.rcv.bitmap()}, now)
 }
 
-// take processes the events that are ready, in order, while the
+// process handles the events that are ready, in order, while the
 // application keeps up: past cfg.Events undelivered, the rest wait (not
 // acknowledged, so the server keeps them).
-func (c *client) take() bool {
+func (c *client) process() bool {
 	took := false
 	for len(c.deliver) < c.cfg.Events {
 		e, ok := c.rcv.ready()
@@ -321,7 +321,7 @@ func (c *client) tick(now time.Time) time.Time {
 		c.end(fmt.Errorf("%w: nothing heard for %v", ErrServerGone, c.timeout))
 		return time.Time{}
 	}
-	if c.take() {
+	if c.process() {
 		c.send(&Packet{Type: TypeAck, Seq: c.rcv.cum, Bits: c.rcv.bitmap()}, now)
 	}
 	next := c.pump(now)
@@ -345,3 +345,13 @@ func (c *client) refused(err error) {
 		c.end(fmt.Errorf("%w (%s): is a room server running there?", ErrRefused, c.server))
 	}
 }
+
+func (c *client) take() ([]Event, bool) {
+	evs := c.deliver
+	c.deliver = nil
+	return evs, c.ended
+}
+
+func (c *client) finish(err error) { c.end(err) }
+
+func (c *client) failure() error { return c.err }

@@ -108,15 +108,50 @@ func unmapAP(ap netip.AddrPort) netip.AddrPort {
 // advance by hand; the zero Config uses the system clock.
 type Clock interface {
 	Now() time.Time
-	// After returns a channel that receives once d has passed on this
-	// clock.
-	After(d time.Duration) <-chan time.Time
+	// At returns a channel that receives once the clock reads t or
+	// later. (An absolute time, so that a clock moved by a test between
+	// Now and At cannot make a timer late.)
+	At(t time.Time) <-chan time.Time
 }
 
 type systemClock struct{}
 
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (systemClock) Now() time.Time                  { return time.Now() }
+func (systemClock) At(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // SystemClock is the wall clock.
 var SystemClock Clock = systemClock{}
+
+// PacketConn adapts any net.PacketConn (a wrapper such as netem.Conn or
+// seal.Conn, or a socket) to Conn. It knows no destination addresses:
+// replies leave from the address the kernel picks. It does not own pc.
+type PacketConn struct {
+	pc net.PacketConn
+}
+
+// NewPacketConn returns an adapter of pc.
+func NewPacketConn(pc net.PacketConn) *PacketConn { return &PacketConn{pc: pc} }
+
+// ReadPacket implements Conn.
+func (p *PacketConn) ReadPacket(b []byte) (int, netip.AddrPort, netip.Addr, error) {
+	n, from, err := p.pc.ReadFrom(b)
+	return n, addrPortOf(from), netip.Addr{}, err
+}
+
+// WritePacket implements Conn; src is ignored.
+func (p *PacketConn) WritePacket(b []byte, dst netip.AddrPort, _ netip.Addr) error {
+	_, err := p.pc.WriteTo(b, net.UDPAddrFromAddrPort(dst))
+	return err
+}
+
+// SetReadDeadline implements Conn.
+func (p *PacketConn) SetReadDeadline(t time.Time) error { return p.pc.SetReadDeadline(t) }
+
+// LocalAddr implements Conn.
+func (p *PacketConn) LocalAddr() net.Addr { return p.pc.LocalAddr() }
+
+// Compile-time checks.
+var (
+	_ Conn = (*UDPConn)(nil)
+	_ Conn = (*PacketConn)(nil)
+)

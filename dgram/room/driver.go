@@ -169,7 +169,10 @@ func (d *driver) timer() {
 		}
 		var wait <-chan time.Time
 		if !next.IsZero() {
-			wait = d.clock.After(max(next.Sub(now), time.Millisecond))
+			if soon := now.Add(time.Millisecond); next.Before(soon) {
+				next = soon // no busy loop on a deadline just past
+			}
+			wait = d.clock.At(next)
 		}
 		select {
 		case <-wait:

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/udpchat/udpchat/dgram/seal"
@@ -91,14 +90,8 @@ type MemberStats struct {
 // Member is a member of a room with a server. Its methods are safe for
 // concurrent use.
 type Member struct {
-	d      *driver
-	c      *client
-	events chan Event
-	space  chan struct{}
-	wake   chan struct{}
-	done   chan struct{}
-	wg     sync.WaitGroup
-	once   sync.Once
+	*endpoint
+	c *client
 }
 
 func newSession() uint64 {
@@ -126,8 +119,7 @@ func Join(ctx context.Context, conn Conn, server netip.AddrPort, cfg MemberConfi
 		started: now, heard: now, welcome: make(chan struct{}),
 		snd: newSendStream(cfg.Window, newRTT(cfg.InitialRTO, cfg.MinRTO, cfg.MaxRTO)),
 		rcv: newRecvStream(cfg.Window)}
-	m := &Member{d: d, c: c, events: make(chan Event, cfg.Events), space: make(chan struct{}, 1),
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	m := &Member{endpoint: newEndpoint(d, c, cfg.Events), c: c}
 	d.m = c
 	d.onErr = func(err error) {
 		if isRefused(err) {
@@ -136,13 +128,10 @@ func Join(ctx context.Context, conn Conn, server netip.AddrPort, cfg MemberConfi
 			c.end(fmt.Errorf("room: reading the socket: %w", err))
 		}
 	}
-	d.after = m.poke
 	d.mu.Lock()
 	c.handshake(now)
 	d.mu.Unlock()
-	d.start()
-	m.wg.Add(1)
-	go m.deliverer()
+	m.start()
 	select {
 	case <-c.welcome:
 		return m, nil
@@ -154,71 +143,6 @@ func Join(ctx context.Context, conn Conn, server netip.AddrPort, cfg MemberConfi
 		m.Close()
 		return nil, ctx.Err()
 	}
-}
-
-// poke wakes the deliverer.
-func (m *Member) poke() {
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
-}
-
-// deliverer hands events to the application, in order, and closes
-// Events when the member has ended.
-func (m *Member) deliverer() {
-	defer m.wg.Done()
-	defer close(m.events)
-	for {
-		m.d.mu.Lock()
-		evs := m.c.deliver
-		m.c.deliver = nil
-		ended := m.c.ended
-		m.d.mu.Unlock()
-		for _, e := range evs {
-			select {
-			case m.events <- e:
-			case <-m.d.closing:
-				return
-			}
-		}
-		select {
-		case m.space <- struct{}{}:
-		default:
-		}
-		if len(evs) > 0 {
-			m.d.poke() // the machine may take more now
-		}
-		if ended && len(evs) == 0 {
-			m.once.Do(func() { close(m.done) })
-			return
-		}
-		if len(evs) > 0 {
-			continue
-		}
-		select {
-		case <-m.wake:
-		case <-m.d.closing:
-			return
-		}
-	}
-}
-
-// Events delivers what happens in the room, in order: first the member
-// list, then messages, joins, leaves and missed messages. It is closed
-// when the member has ended (see Err) or was closed.
-func (m *Member) Events() <-chan Event { return m.events }
-
-// Done is closed when the member has ended: it left, or the server
-// refused, closed or lost it. Err says which.
-func (m *Member) Done() <-chan struct{} { return m.done }
-
-// Err is why the member ended: nil while it is in the room and after a
-// confirmed Leave.
-func (m *Member) Err() error {
-	m.d.mu.Lock()
-	defer m.d.mu.Unlock()
-	return m.c.err
 }
 
 // MaxText is the room's limit on a message's text, in bytes.
@@ -307,19 +231,6 @@ func (m *Member) Stats() MemberStats {
 	s.Duplicates = m.c.rcv.duplicates
 	s.Rejected = m.d.rejected()
 	return s
-}
-
-// Close stops the member at once, without a goodbye (the others will
-// see it time out), and waits for its goroutines. It leaves the Conn
-// open.
-func (m *Member) Close() error {
-	m.d.mu.Lock()
-	m.c.end(net.ErrClosed)
-	m.d.mu.Unlock()
-	m.d.close()
-	m.wg.Wait()
-	m.once.Do(func() { close(m.done) })
-	return nil
 }
 
 // pendingMessages counts the queued messages not yet acknowledged.

@@ -253,15 +253,15 @@ func (c *manualClock) Now() time.Time {
 	return c.now
 }
 
-func (c *manualClock) After(d time.Duration) <-chan time.Time {
+func (c *manualClock) At(t time.Time) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !t.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, manualWaiter{c.now.Add(d), ch})
+	c.waiters = append(c.waiters, manualWaiter{t, ch})
 	return ch
 }
 
@@ -295,10 +295,6 @@ func TestTimeout(t *testing.T) {
 	expect(t, alice, "* carol joined")
 	expect(t, bob, "* carol joined")
 	carol.Close() // silent from now on: no goodbye, no keepalive
-
-	// 6s on, alice and bob speak (the server hears them at the new time);
-	// carol, silent for 6s, is still a member.
-	clk.Advance(6 * time.Second)
 	say := func(from, to *Member, text string) {
 		t.Helper()
 		if err := from.Send(context.Background(), text); err != nil {
@@ -306,6 +302,14 @@ func TestTimeout(t *testing.T) {
 		}
 		expect(t, to, "<"+from.Nick()+"> "+text)
 	}
+	// Whatever carol sent before Close is in the server's socket before
+	// this line of alice's: once bob has it, the server heard carol last
+	// at the start.
+	say(alice, bob, "carol has gone quiet")
+
+	// 6s on, alice and bob speak (the server hears them at the new time);
+	// carol, silent for 6s, is still a member.
+	clk.Advance(6 * time.Second)
 	say(alice, bob, "still here")
 	say(bob, alice, "me too")
 	if got := s.Members(); !slices.Equal(got, []string{"alice", "bob", "carol"}) {

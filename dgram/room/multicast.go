@@ -1,0 +1,104 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// DefaultTTL is the TTL (hop limit) of a multicast room's datagrams: 1,
+// this link only.
+const DefaultTTL = 1
+
+// GroupSocket is the socket of a multicast room.
+type GroupSocket struct {
+	*net.UDPConn
+	Group netip.AddrPort
+	Iface *net.Interface
+}
+
+// ListenGroup opens a socket for the multicast room at group on the
+// interface ifi, which must be given: without one, multicast follows the
+// default route off this machine. It binds group's port with
+// SO_REUSEADDR (so that several members on one host share it), joins the
+// group on ifi, sends through ifi with multicast loopback on (so that
+// those members hear each other) and the given TTL (0: DefaultTTL). The
+// caller closes the socket. Port 0 picks a free port (see the Group
+// field).
+func ListenGroup(group netip.AddrPort, ifi *net.Interface, ttl int) (*GroupSocket, error) {
+	if !group.Addr().IsMulticast() {
+		return nil, fmt.Errorf("room: %s is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8; 239.255.0.0/16 is for local use)", group.Addr())
+	}
+	if ifi == nil {
+		return nil, fmt.Errorf("room: a multicast room needs an interface: without one, multicast follows the default route off this machine")
+	}
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	if ttl > 255 {
+		return nil, fmt.Errorf("room: TTL %d is over 255", ttl)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = reuseAddr(fd) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	netw, bind := "udp4", netip.AddrPortFrom(group.Addr(), group.Port())
+	if group.Addr().Is6() {
+		netw = "udp6"
+		bind = netip.AddrPortFrom(group.Addr().WithZone(ifi.Name), group.Port())
+	}
+	pc, err := lc.ListenPacket(context.Background(), netw, bind.String())
+	if err != nil {
+		return nil, fmt.Errorf("room: listen on %s: %w", group, err)
+	}
+	c := pc.(*net.UDPConn)
+	ga := &net.UDPAddr{IP: group.Addr().AsSlice()}
+	if group.Addr().Is4() {
+		p := ipv4.NewPacketConn(c)
+		err = firstErr(p.JoinGroup(ifi, ga), p.SetMulticastInterface(ifi), p.SetMulticastLoopback(true), p.SetMulticastTTL(ttl))
+	} else {
+		p := ipv6.NewPacketConn(c)
+		err = firstErr(p.JoinGroup(ifi, ga), p.SetMulticastInterface(ifi), p.SetMulticastLoopback(true), p.SetMulticastHopLimit(ttl))
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("room: join %s on %s: %w", group.Addr(), ifi.Name, err)
+	}
+	if group.Port() == 0 { // the kernel picked one: the others need it
+		group = netip.AddrPortFrom(group.Addr(), uint16(c.LocalAddr().(*net.UDPAddr).Port))
+	}
+	return &GroupSocket{UDPConn: c, Group: group, Iface: ifi}, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// LoopbackInterface returns the host's loopback interface: a multicast
+// room on it reaches this host only.
+func LoopbackInterface() (*net.Interface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	for i := range ifs {
+		if ifs[i].Flags&net.FlagLoopback != 0 {
+			return &ifs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("room: no loopback interface")
+}

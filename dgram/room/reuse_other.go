@@ -1,0 +1,5 @@
+//go:build !unix
+
+package room
+
+func reuseAddr(fd uintptr) error { return nil }
