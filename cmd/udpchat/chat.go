@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -28,7 +27,17 @@ func chatCommand() *cli.Command {
 			"arrive, prefixed by the sender's address. \"exit\" or Ctrl-D ends the chat.\n" +
 			"With --bind and no HOST:PORT, it waits for the first datagram and chats with\n" +
 			"whoever sent it; lines typed before that are not sent (there is nobody to send\n" +
-			"them to yet). Works with pipes as well as a terminal. With --key-file (or UDPCHAT_KEY),\n" +
+			"them to yet).\n\n" +
+			"Who the peer is, with --bind: the first address that sends a datagram. A datagram from\n" +
+			"another address is refused (shown on stderr, not printed, not answered) while the peer\n" +
+			"is there; once the peer is gone, the last address refused (or the next one to write)\n" +
+			"becomes the peer, and the switch is shown. The peer is gone when a line sent to it\n" +
+			"bounced (ICMP port unreachable: nothing listens there any more), or when it has sent\n" +
+			"nothing for --peer-idle (default 30s). Without --bind, a line that bounces says the peer\n" +
+			"is gone, and a datagram from it later says it is back.\n\n" +
+			"On a terminal, the line you type stays at the bottom, behind a prompt, and what arrives\n" +
+			"is printed above it (backspace, Ctrl-U, left/right and up/down for history work). Works\n" +
+			"with pipes as well as a terminal. With --key-file (or UDPCHAT_KEY),\n" +
 			"every line is sealed, and only datagrams sealed under the same key are shown (or can\n" +
 			"become the peer); the others are counted. At the end it says how many lines went each\n" +
 			"way.\n\n" +
@@ -39,6 +48,7 @@ func chatCommand() *cli.Command {
 			&cli.StringFlag{Name: "bind", Aliases: []string{"b"}, Usage: "bind the local side to `ADDR`; without HOST:PORT, wait there for a peer"},
 			keyFileFlag(),
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"t"}, Value: &durationValue{}, Usage: "end the chat after `D` with no line sent or received (0: never)"},
+			&cli.GenericFlag{Name: "peer-idle", Value: &durationValue{d: defaultPeerIdle}, Usage: "with --bind, let another address become the peer once the peer has sent nothing for `D`"},
 		},
 		Action: runChat,
 	}
@@ -67,6 +77,13 @@ func runChat(c *cli.Context) error {
 			return err
 		}
 	}
+	peerIdle := durationFlag(c, "peer-idle")
+	if c.IsSet("peer-idle") && bind == "" {
+		return usagef(c, "--peer-idle needs --bind: without it, the peer is the address given")
+	}
+	if peerIdle <= 0 {
+		return usagef(c, "--peer-idle must be more than 0")
+	}
 	var conn *net.UDPConn
 	if peer.IsValid() {
 		conn, err = dgram.DialAddrPort(peer, local)
@@ -77,18 +94,28 @@ func runChat(c *cli.Context) error {
 		return err
 	}
 	ch := &chat{conn: conn, timeout: durationFlag(c, "timeout"), activity: make(chan struct{}, 1), connected: peer.IsValid(), peer: peer,
-		out: &lockedWriter{w: c.App.Writer}, errw: &lockedWriter{w: c.App.ErrWriter}}
+		peerIdle: peerIdle, now: time.Now}
 	if ch.keys, err = newKeyring(key); err != nil {
 		conn.Close()
 		return err
 	}
+	if !ch.connected {
+		ch.recvErr = enableRecvErr(conn)
+	}
+	con := openConsole(c.App.Reader, c.App.Writer, c.App.ErrWriter, "> ")
+	defer con.close()
+	ch.out, ch.errw = con.out, con.errw
 	if peer.IsValid() {
 		fmt.Fprintf(ch.errw, "chatting with %s from %s; type a line and press Enter to send it; \"exit\" or Ctrl-D ends\n", peer, dgram.LocalAddrPort(conn))
 	} else {
 		fmt.Fprintf(ch.errw, "listening on %s (UDP): waiting for the first datagram to learn the peer; \"exit\" or Ctrl-D ends\n", dgram.LocalAddrPort(conn))
 	}
-	return ch.run(c.Context, c.App.Reader)
+	return ch.run(c.Context, con.lines)
 }
+
+// defaultPeerIdle is how long chat --bind keeps a silent peer before
+// another address may take its place.
+const defaultPeerIdle = 30 * time.Second
 
 type chat struct {
 	conn      *net.UDPConn
@@ -101,10 +128,24 @@ type chat struct {
 	sent atomic.Uint64 // lines sent
 	recv atomic.Uint64 // lines received
 
-	mu       sync.Mutex
-	peer     netip.AddrPort // learned from the first datagram when not connected
-	rejected seal.Rejections
+	peerIdle time.Duration // --bind: a peer silent this long may be replaced
+	recvErr  bool          // --bind: ICMP errors reach the unconnected socket
+	now      func() time.Time
+
+	mu        sync.Mutex
+	peer      netip.AddrPort // learned from the first datagram when not connected
+	heard     time.Time      // the last datagram from peer
+	gone      bool           // a line to peer bounced: nothing listens there
+	candidate netip.AddrPort // the last address refused while the peer was there
+	candAt    time.Time
+	refused   map[netip.AddrPort]uint64 // datagrams refused, by address (bounded)
+	refusedN  uint64
+	rejected  seal.Rejections
 }
+
+// maxRefusedShown bounds the table of refused addresses; past it,
+// refusals are counted but not shown one by one.
+const maxRefusedShown = 64
 
 // bye prints how the chat ended and what went across.
 func (ch *chat) bye(how string) {
@@ -115,6 +156,11 @@ func (ch *chat) bye(how string) {
 	if ch.keys != nil {
 		s += "; sealed, " + rejectedText(rej)
 	}
+	ch.mu.Lock()
+	if ch.refusedN > 0 {
+		s += fmt.Sprintf("; refused %s from %s other than the peer", plural(ch.refusedN, "datagram"), plural(uint64(len(ch.refused)), "address"))
+	}
+	ch.mu.Unlock()
 	fmt.Fprintln(ch.errw, s)
 }
 
@@ -124,7 +170,7 @@ func (ch *chat) getPeer() netip.AddrPort {
 	return ch.peer
 }
 
-func (ch *chat) run(ctx context.Context, stdin io.Reader) error {
+func (ch *chat) run(ctx context.Context, lines <-chan []byte) error {
 	var wg sync.WaitGroup
 	recvDone := make(chan error, 1)
 	wg.Add(1)
@@ -137,13 +183,8 @@ func (ch *chat) run(ctx context.Context, stdin io.Reader) error {
 		wg.Wait()
 	}()
 
-	// Reading stdin cannot be interrupted, so it has its own goroutine; it
-	// ends at EOF, which a terminal's Ctrl-D or a closed pipe delivers.
-	lines := make(chan []byte)
-	stop := make(chan struct{})
-	defer close(stop)
-	go readLines(stdin, lines, stop)
-
+	// Lines come from the console's goroutine (reading stdin cannot be
+	// interrupted); it ends at EOF, which Ctrl-D or a closed pipe delivers.
 	var idle <-chan time.Time
 	var timer *time.Timer
 	if ch.timeout > 0 {
@@ -179,31 +220,16 @@ func (ch *chat) run(ctx context.Context, stdin io.Reader) error {
 	}
 }
 
-// readLines sends each line of r, without its line ending, on lines, and
-// closes lines at EOF or when stop is closed.
-func readLines(r io.Reader, lines chan<- []byte, stop <-chan struct{}) {
-	defer close(lines)
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-			select {
-			case lines <- line:
-			case <-stop:
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 func (ch *chat) send(line []byte) {
-	peer := ch.getPeer()
+	ch.mu.Lock()
+	peer, gone := ch.peer, ch.gone
+	ch.mu.Unlock()
 	if !peer.IsValid() {
 		fmt.Fprintf(ch.errw, "no peer yet: this line was not sent (nobody has sent a datagram to %s yet)\n", dgram.LocalAddrPort(ch.conn))
+		return
+	}
+	if gone && !ch.connected {
+		fmt.Fprintf(ch.errw, "not sent: %s is gone (nothing listens there); the next address to write becomes the peer\n", peer)
 		return
 	}
 	check := dgram.CheckSize
@@ -236,7 +262,7 @@ func (ch *chat) send(line []byte) {
 		if errors.Is(err, dgram.ErrRefused) {
 			// The refusal answers an earlier datagram; this one was not
 			// sent either. Try once more.
-			fmt.Fprintf(ch.errw, "%s refused an earlier line: nobody is listening there (yet)\n", peer)
+			ch.peerGone(peer)
 			if _, err = ch.conn.Write(line); err == nil {
 				return
 			}
@@ -244,6 +270,79 @@ func (ch *chat) send(line []byte) {
 		}
 		fmt.Fprintf(ch.errw, "not sent: %v\n", err)
 	}
+}
+
+// peerGone records that a datagram to addr bounced: nothing listens
+// there. If addr is the peer, it is gone; with --bind, the last address
+// refused meanwhile (if recent) becomes the peer.
+func (ch *chat) peerGone(addr netip.AddrPort) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if addr != ch.peer || ch.gone {
+		return
+	}
+	ch.gone = true
+	if ch.connected {
+		fmt.Fprintf(ch.errw, "%s is gone: nothing listens there (ICMP port unreachable); the last line was lost\n", addr)
+		return
+	}
+	fmt.Fprintf(ch.errw, "%s is gone: nothing listens there (ICMP port unreachable); the last line was lost\n", addr)
+	if ch.candidate.IsValid() && ch.now().Sub(ch.candAt) < ch.peerIdle {
+		ch.switchPeer(ch.candidate, "it wrote while "+addr.String()+" was the peer")
+	} else {
+		fmt.Fprintf(ch.errw, "the next address to send a datagram becomes the peer\n")
+	}
+}
+
+// switchPeer makes addr the peer; under ch.mu.
+func (ch *chat) switchPeer(addr netip.AddrPort, why string) {
+	old := ch.peer
+	ch.peer, ch.gone, ch.heard = addr, false, ch.now()
+	ch.candidate = netip.AddrPort{}
+	fmt.Fprintf(ch.errw, "now chatting with %s instead of %s (%s)\n", addr, old, why)
+}
+
+// accept decides whether a datagram from from is the peer's (true), by
+// the rule of the command's description, and says what it decided.
+func (ch *chat) accept(from netip.AddrPort) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	now := ch.now()
+	switch {
+	case !ch.peer.IsValid():
+		ch.peer, ch.heard = from, now
+		fmt.Fprintf(ch.errw, "chatting with %s\n", from)
+		return true
+	case from == ch.peer:
+		if ch.gone {
+			ch.gone = false
+			fmt.Fprintf(ch.errw, "%s is back\n", from)
+		}
+		ch.heard = now
+		return true
+	case ch.connected:
+		return false // a connected socket hears its peer only
+	case ch.gone:
+		ch.switchPeer(from, ch.peer.String()+" is gone")
+		return true
+	case now.Sub(ch.heard) >= ch.peerIdle:
+		ch.switchPeer(from, fmt.Sprintf("%s has sent nothing for %v", ch.peer, now.Sub(ch.heard).Round(time.Second)))
+		return true
+	}
+	ch.refusedN++
+	ch.candidate, ch.candAt = from, now
+	if ch.refused == nil {
+		ch.refused = make(map[netip.AddrPort]uint64)
+	}
+	if _, seen := ch.refused[from]; !seen && len(ch.refused) < maxRefusedShown {
+		ch.refused[from] = 0
+		fmt.Fprintf(ch.errw, "refused a datagram from %s: chatting with %s, who is still there (heard %v ago); %s becomes the peer once %s is gone\n",
+			from, ch.peer, now.Sub(ch.heard).Round(time.Second), from, ch.peer)
+	}
+	if _, ok := ch.refused[from]; ok {
+		ch.refused[from]++
+	}
+	return false
 }
 
 // receive prints datagrams as they arrive until the socket is closed.
@@ -256,7 +355,12 @@ func (ch *chat) receive() error {
 				return nil
 			}
 			if errors.Is(err, dgram.ErrRefused) {
-				fmt.Fprintf(ch.errw, "%s refused a line: nobody is listening there (yet); it was lost\n", ch.getPeer())
+				if ch.connected {
+					ch.peerGone(ch.getPeer())
+				}
+				for _, a := range refusedPeers(ch.conn) {
+					ch.peerGone(a)
+				}
 				continue
 			}
 			return err
@@ -270,17 +374,14 @@ func (ch *chat) receive() error {
 				continue
 			}
 		}
+		if !ch.accept(d.From) {
+			continue
+		}
 		ch.recv.Add(1)
 		select {
 		case ch.activity <- struct{}{}:
 		default:
 		}
-		ch.mu.Lock()
-		if !ch.peer.IsValid() {
-			ch.peer = d.From
-			fmt.Fprintf(ch.errw, "chatting with %s\n", d.From)
-		}
-		ch.mu.Unlock()
 		text := bytes.TrimSuffix(bytes.TrimSuffix(d.Data, []byte("\n")), []byte("\r"))
 		if _, err := fmt.Fprintf(ch.out, "%s> %s\n", d.From, showPayload(text)); err != nil {
 			return err

@@ -161,3 +161,41 @@ func TestChatTimeout(t *testing.T) {
 		t.Errorf("exit status %d", code)
 	}
 }
+
+// TestChatBindPeerRule: chat --bind refuses a third address while its
+// peer is there, sees the peer go (a line bounced), and then takes the
+// address it refused as the new peer, saying so each time.
+func TestChatBindPeerRule(t *testing.T) {
+	b := startChild(t, "chat", "--bind", "127.0.0.1:0")
+	addr := b.expectErr(`listening on (\S+) \(UDP\)`)[1]
+	a1 := startChild(t, "chat", addr)
+	a1.say("first")
+	from1 := b.expectOut(`^(127\.0\.0\.1:\d+)> first$`)[1]
+
+	a2 := startChild(t, "chat", addr)
+	a2.say("me too")
+	from2 := b.expectErr(`^refused a datagram from (127\.0\.0\.1:\d+): chatting with ` + regexp.QuoteMeta(from1) + `, who is still there`)[1]
+
+	// a1 leaves: its socket is closed, so the next line to it bounces.
+	a1.say("exit")
+	if code := a1.wait(); code != 0 {
+		t.Fatalf("a1 exit status %d", code)
+	}
+	b.say("anyone?")
+	b.expectErr(`^` + regexp.QuoteMeta(from1) + ` is gone: nothing listens there`)
+	b.expectErr(`^now chatting with ` + regexp.QuoteMeta(from2) + ` instead of ` + regexp.QuoteMeta(from1))
+	b.say("hello a2")
+	a2.expectOut(`^` + regexp.QuoteMeta(addr) + `> hello a2$`)
+	a2.say("hi b")
+	b.expectOut(`^` + regexp.QuoteMeta(from2) + `> hi b$`)
+
+	// b leaves: a2's next line bounces, and a2 says that b is gone.
+	b.stdin.Close()
+	b.expectErr(`^bye: sent 2 lines, received 2; refused 1 datagram from 1 address other than the peer$`)
+	if code := b.wait(); code != 0 {
+		t.Fatalf("b exit status %d", code)
+	}
+	a2.say("still there?")
+	a2.say("hello?")
+	a2.expectErr(`^` + regexp.QuoteMeta(addr) + ` is gone: nothing listens there`)
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"golang.org/x/term"
+)
+
+// console is where an interactive command (chat, room join) reads the
+// lines the user types and prints what arrives.
+//
+// On a terminal (stdin and stdout both one), it runs a line editor
+// (golang.org/x/term's Terminal) in raw mode: the line being typed stays
+// at the bottom, behind a prompt, and everything printed appears above
+// it, so that an incoming line never lands in the middle of a half-typed
+// one. Keys: backspace, Ctrl-U (erase to the start), left/right,
+// Home/End, up/down (history), Enter; Ctrl-D on an empty line ends the
+// input, Ctrl-C interrupts as it does outside raw mode.
+//
+// Otherwise (pipes, files), lines are read as they come and output is
+// written as it is.
+type console struct {
+	lines chan []byte // each line typed, without its ending; closed at EOF
+	out   io.Writer   // program output (stdout's role)
+	errw  io.Writer   // status lines (stderr's role)
+
+	term    *term.Terminal
+	fd      int
+	state   *term.State
+	stop    chan struct{}
+	winch   chan os.Signal
+	closeMu sync.Once
+}
+
+// openConsole sets up the console. prompt is shown on a terminal only.
+func openConsole(stdin io.Reader, stdout, stderr io.Writer, prompt string) *console {
+	c := &console{lines: make(chan []byte), out: &lockedWriter{w: stdout}, errw: &lockedWriter{w: stderr}, stop: make(chan struct{})}
+	in, inOK := stdin.(*os.File)
+	out, outOK := stdout.(*os.File)
+	if inOK && outOK && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(out.Fd())) {
+		if st, err := term.MakeRaw(int(in.Fd())); err == nil {
+			c.fd, c.state = int(in.Fd()), st
+			c.term = term.NewTerminal(&rawIO{r: in, w: out}, prompt)
+			if w, h, err := term.GetSize(int(out.Fd())); err == nil {
+				_ = c.term.SetSize(w, h)
+			}
+			c.out = c.term
+			if isSameTerminal(stderr, out) {
+				c.errw = c.term
+			}
+			c.winch = make(chan os.Signal, 1)
+			signal.Notify(c.winch, syscall.SIGWINCH)
+			go c.resize(int(out.Fd()))
+			go c.readTerm()
+			return c
+		}
+	}
+	go readLines(stdin, c.lines, c.stop)
+	return c
+}
+
+// interactive reports whether the console runs the line editor.
+func (c *console) interactive() bool { return c.term != nil }
+
+// readTerm reads lines from the line editor until EOF (Ctrl-D on an
+// empty line) or an error.
+func (c *console) readTerm() {
+	defer close(c.lines)
+	for {
+		line, err := c.term.ReadLine()
+		if err != nil && err != term.ErrPasteIndicator {
+			return
+		}
+		select {
+		case c.lines <- []byte(line):
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+func (c *console) resize(fd int) {
+	for {
+		select {
+		case <-c.winch:
+			if w, h, err := term.GetSize(fd); err == nil {
+				_ = c.term.SetSize(w, h)
+			}
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// close puts the terminal back as it was. The goroutine that reads
+// stdin may stay blocked in its read: it ends with the process.
+func (c *console) close() {
+	c.closeMu.Do(func() {
+		close(c.stop)
+		if c.term != nil {
+			signal.Stop(c.winch)
+			// Leave the cursor on a line of its own.
+			_, _ = c.term.Write(nil)
+			_ = term.Restore(c.fd, c.state)
+		}
+	})
+}
+
+// rawIO is the terminal's input and output in raw mode. Raw mode turns
+// off the signals the terminal would send, so rawIO does it: Ctrl-C
+// sends SIGINT to this process, as it would in cooked mode.
+type rawIO struct {
+	r io.Reader
+	w io.Writer
+}
+
+func (t *rawIO) Read(p []byte) (int, error) {
+	for {
+		n, err := t.r.Read(p)
+		if i := bytes.IndexByte(p[:n], 3); i >= 0 { // Ctrl-C
+			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+			n = copy(p[i:], p[i+1:n]) + i
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+func (t *rawIO) Write(p []byte) (int, error) { return t.w.Write(p) }
+
+// isSameTerminal reports whether w is a terminal too (stderr left on the
+// terminal, as it usually is): its lines then go through the line editor.
+func isSameTerminal(w io.Writer, out *os.File) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// readLines sends each line of r, without its line ending, on lines, and
+// closes lines at EOF or when stop is closed.
+func readLines(r io.Reader, lines chan<- []byte, stop <-chan struct{}) {
+	defer close(lines)
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+			select {
+			case lines <- line:
+			case <-stop:
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
