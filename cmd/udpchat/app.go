@@ -24,6 +24,7 @@ func commands() []*cli.Command {
 		demoCommand(),
 		benchCommand(),
 		keygenCommand(),
+		roomCommand(),
 		completionCommand(),
 		manCommand(),
 	}
@@ -210,7 +211,20 @@ func normalizeArgs(app *cli.App, args []string) ([]string, error) {
 		return nil, usageErr("", fmt.Sprintf("unknown command %q; the commands are: %s", name, commandNames(app)))
 	}
 	out = append(out, name)
-	flags, pos := splitFlags(cmd.Flags, args[i+1:])
+	rest := args[i+1:]
+	for len(rest) > 0 && len(cmd.Subcommands) > 0 { // `room join ...`: the subcommand's flags
+		var sub *cli.Command
+		for _, s := range cmd.Subcommands {
+			if s.HasName(rest[0]) {
+				sub = s
+			}
+		}
+		if sub == nil {
+			break
+		}
+		out, cmd, rest = append(out, rest[0]), sub, rest[1:]
+	}
+	flags, pos := splitFlags(cmd.Flags, rest)
 	out = append(out, flags...)
 	if len(pos) > 0 {
 		out = append(out, "--")
