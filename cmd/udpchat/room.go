@@ -129,11 +129,14 @@ func runRoomServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	uc, err := room.NewUDPConn(conn)
+	// Dst: on a wildcard address, answer each member from the address it
+	// wrote to.
+	uc, err := dgram.NewConn(conn, dgram.ConnConfig{Dst: true})
 	if err != nil {
+		conn.Close()
 		return err
 	}
+	defer uc.Close()
 	out := &lockedWriter{w: c.App.Writer}
 	js := c.Bool("json")
 	jw := newJSONWriter(out)
@@ -382,11 +385,12 @@ func runRoomJoin(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
-		uc, err := room.NewUDPConn(conn)
+		uc, err := dgram.NewConn(conn, dgram.ConnConfig{})
 		if err != nil {
+			conn.Close()
 			return err
 		}
+		defer uc.Close()
 		mem, err := room.Join(c.Context, uc, server, room.MemberConfig{Nick: o.nick, Key: o.key})
 		if err != nil {
 			return joinError(c, err, "the room at "+server.String())
@@ -402,11 +406,7 @@ func runRoomJoin(c *cli.Context) error {
 			return fmt.Errorf("%v", strings.TrimPrefix(err.Error(), "room: "))
 		}
 		defer sock.Close()
-		uc, err := room.NewUDPConn(sock.UDPConn)
-		if err != nil {
-			return err
-		}
-		g, err := room.JoinGroup(c.Context, uc, o.group, room.GroupConfig{Nick: o.nick, Key: o.key})
+		g, err := room.JoinGroup(c.Context, sock, sock.Group, room.GroupConfig{Nick: o.nick, Key: o.key})
 		if err != nil {
 			return joinError(c, err, "the group "+o.group.String())
 		}

@@ -79,7 +79,7 @@ type client struct {
 	server  netip.AddrPort
 	session uint64
 	nick    string
-	out     func(b []byte, to netip.AddrPort, src netip.Addr)
+	out     func(b []byte, to netip.AddrPort, via route)
 
 	state    int
 	started  time.Time
@@ -113,7 +113,7 @@ type client struct {
 func (c *client) send(p *Packet, now time.Time) {
 	p.Session = c.session
 	c.buf = p.Append(c.buf[:0])
-	c.out(c.buf, c.server, netip.Addr{})
+	c.out(c.buf, c.server, route{})
 	c.lastSent = now
 }
 
@@ -143,7 +143,7 @@ func (c *client) handshakeWait() time.Duration {
 	return min(d, time.Second)
 }
 
-func (c *client) handle(b []byte, from netip.AddrPort, _ netip.Addr, now time.Time) {
+func (c *client) handle(b []byte, from netip.AddrPort, _ route, now time.Time) {
 	p := &c.pkt
 	if err := Decode(b, p); err != nil {
 		c.stats.Malformed++

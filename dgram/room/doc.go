@@ -6,16 +6,18 @@
 //
 // # Use
 //
-//	// A server: one socket, every member.
-//	c, _ := net.ListenUDP("udp", &net.UDPAddr{Port: 9000})
-//	uc, _ := room.NewUDPConn(c)
-//	srv, _ := room.NewServer(uc, room.ServerConfig{})
+//	// A server: one socket, every member. Dst: on a wildcard address,
+//	// each member is answered from the address it wrote to.
+//	c, _ := dgram.Listen(ctx, ":9000")
+//	bc, _ := dgram.NewConn(c, dgram.ConnConfig{Dst: true})
+//	srv, _ := room.NewServer(bc, room.ServerConfig{})
+//	defer bc.Close()
 //	defer srv.Close()
 //
 //	// A member: a connected socket (it hears ICMP errors).
-//	c, _ := net.DialUDP("udp", nil, server)
-//	uc, _ := room.NewUDPConn(c)
-//	m, err := room.Join(ctx, uc, server.AddrPort(), room.MemberConfig{Nick: "alice"})
+//	c, _ := dgram.DialAddrPort(server, netip.AddrPort{})
+//	bc, _ := dgram.NewConn(c, dgram.ConnConfig{})
+//	m, err := room.Join(ctx, bc, server, room.MemberConfig{Nick: "alice"})
 //	m.Send(ctx, "hello")
 //	for e := range m.Events() { ... } // the member list, messages, joins, leaves
 //	m.Leave(ctx)                       // waits until the server has everything
@@ -23,13 +25,13 @@
 //	// A multicast room: pin the interface.
 //	lo, _ := room.LoopbackInterface()
 //	s, _ := room.ListenGroup(netip.MustParseAddrPort("239.255.0.1:9000"), lo, 0)
-//	uc, _ = room.NewUDPConn(s.UDPConn)
-//	g, err := room.JoinGroup(ctx, uc, s.Group, room.GroupConfig{Nick: "alice"})
+//	g, err := room.JoinGroup(ctx, s, s.Group, room.GroupConfig{Nick: "alice"})
 //
 // Server, Member and Group are each a pure state machine (no I/O, no
-// clock of its own) driven by two goroutines: one reads the socket, one
-// runs the timers on a Clock the caller may replace. None of them closes
-// the socket it was given.
+// clock of its own) driven by two goroutines: one reads the socket (a
+// dgram.BatchConn: a batch of datagrams per system call, and what one
+// step sends leaves in one batch), one runs the timers on a Clock the
+// caller may replace. None of them closes the socket it was given.
 //
 // # Rooms with a server
 //

@@ -8,39 +8,51 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/seal"
 )
 
-// readBuf is the size of the receive buffer: any room packet, sealed,
-// fits; anything longer is malformed whether or not it was cut.
-const readBuf = 2048
+// Sizes of the driver's buffers.
+const (
+	// readBuf is the size of each receive buffer: any room packet, sealed,
+	// fits; anything longer is malformed whether or not it was cut.
+	readBuf = 2048
+	// readBatch is how many datagrams one read takes at most.
+	readBatch = 16
+	// writeBatch is how many datagrams wait to go out in one write.
+	writeBatch = 64
+)
 
-// machine is a room protocol state machine: Hub, client or group. The
+// machine is a room protocol state machine: hub, client or group. The
 // driver calls it with its lock held.
 type machine interface {
-	// handle takes one datagram's plaintext.
-	handle(b []byte, from netip.AddrPort, to netip.Addr, now time.Time)
+	// handle takes one datagram's plaintext, from from, which arrived by
+	// via (the local address it was sent to).
+	handle(b []byte, from netip.AddrPort, via route, now time.Time)
 	// tick runs timers and returns when it next has work (zero: none).
 	tick(now time.Time) time.Time
 }
 
-// driver runs a machine on a Conn: one goroutine reads and hands every
-// datagram to the machine, another runs its timers. Both hold mu while
-// the machine runs; the machine sends through send, under mu. With a
-// key, everything sent is sealed and everything received must open.
+// driver runs a machine on a BatchConn: one goroutine reads batches of
+// datagrams and hands each to the machine, another runs its timers. Both
+// hold mu while the machine runs. The machine sends through send, under
+// mu; what it sends in one step leaves in one batch. With a key,
+// everything sent is sealed and everything received must open.
 type driver struct {
-	conn  Conn
+	conn  dgram.BatchConn
 	clock Clock
 	m     machine
 
 	mu       sync.Mutex
 	sealer   *seal.Sealer
 	opener   *seal.Opener
-	wbuf     []byte
 	own      uint64 // our seal session: reflections of it are skipped
+	wq       []dgram.Message
+	wbufs    [][]byte
 	sendErrs uint64
 	lastErr  error
-	onErr    func(err error) // a read error that is not the end (a refusal); under mu
+	cut      uint64          // datagrams truncated on arrival (over readBuf)
+	onErr    func(err error) // a read error: a refusal, or the end; under mu
 	after    func()          // called after each step, without mu (deliveries)
 
 	kick    chan struct{}
@@ -50,7 +62,7 @@ type driver struct {
 	readErr error // why the reader stopped, when not Close
 }
 
-func newDriver(conn Conn, clock Clock, key *seal.Key) (*driver, error) {
+func newDriver(conn dgram.BatchConn, clock Clock, key *seal.Key) (*driver, error) {
 	d := &driver{conn: conn, clock: clock, kick: make(chan struct{}, 1), closing: make(chan struct{})}
 	if key != nil {
 		s, err := key.NewSealer()
@@ -71,21 +83,46 @@ func (d *driver) start() {
 	go d.timer()
 }
 
-// send seals (with a key) and writes b; called by the machine under mu.
-func (d *driver) send(b []byte, to netip.AddrPort, src netip.Addr) {
+// send queues b (sealed, with a key) for to, leaving by via; called by
+// the machine under mu. The queue goes out at the end of the step (flush).
+func (d *driver) send(b []byte, to netip.AddrPort, via route) {
+	if len(d.wq) == writeBatch {
+		d.flush()
+	}
+	i := len(d.wq)
+	if i == len(d.wbufs) {
+		d.wbufs = append(d.wbufs, make([]byte, 0, readBuf))
+	}
+	buf := d.wbufs[i][:0]
 	if d.sealer != nil {
 		var err error
-		if d.wbuf, err = d.sealer.Seal(d.wbuf[:0], b, d.clock.Now()); err != nil {
+		if buf, err = d.sealer.Seal(buf, b, d.clock.Now()); err != nil {
 			d.sendErrs++
 			d.lastErr = err
 			return
 		}
-		b = d.wbuf
+	} else {
+		buf = append(buf, b...)
 	}
-	if err := d.conn.WritePacket(b, to, src); err != nil {
+	d.wbufs[i] = buf
+	d.wq = append(d.wq, dgram.Message{Buf: buf, Addr: to, Local: via.local, IfIndex: via.ifindex})
+}
+
+// flush writes what the machine queued; under mu.
+func (d *driver) flush() {
+	q := d.wq
+	for len(q) > 0 {
+		n, err := d.conn.WriteBatch(q)
+		if err == nil {
+			break
+		}
+		// The message at n failed: count it and send the rest.
 		d.sendErrs++
 		d.lastErr = err
+		q = q[min(n+1, len(q)):]
 	}
+	clear(d.wq)
+	d.wq = d.wq[:0]
 }
 
 // poke wakes the timer goroutine to recompute its deadline.
@@ -98,57 +135,51 @@ func (d *driver) poke() {
 
 func (d *driver) reader() {
 	defer d.wg.Done()
-	buf := make([]byte, readBuf)
+	ms := make([]dgram.Message, readBatch)
+	for i := range ms {
+		ms[i].Buf = make([]byte, readBuf)
+	}
 	for {
-		n, from, to, err := d.conn.ReadPacket(buf)
+		n, err := d.conn.ReadBatch(ms)
 		if err != nil {
 			select {
 			case <-d.closing:
 				return
 			default:
 			}
-			if isRefused(err) {
-				d.mu.Lock()
-				if d.onErr != nil {
-					d.onErr(err)
-				}
-				d.mu.Unlock()
-				d.poke()
-				if d.after != nil {
-					d.after()
-				}
-				continue
-			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() && !isRefused(err) {
 				continue
 			}
 			d.mu.Lock()
-			d.readErr = err
+			if !isRefused(err) {
+				d.readErr = err
+			}
 			if d.onErr != nil {
 				d.onErr(err)
 			}
+			d.flush()
 			d.mu.Unlock()
+			d.poke()
 			if d.after != nil {
 				d.after()
 			}
+			if isRefused(err) {
+				continue
+			}
 			return
 		}
-		b := buf[:n]
 		d.mu.Lock()
-		if d.opener != nil {
-			if h, ok := seal.ParseHeader(b); ok && h.Session == d.own {
-				d.mu.Unlock()
-				continue // our own datagram, looped back (multicast)
+		now := d.clock.Now()
+		for i := range ms[:n] {
+			m := &ms[i]
+			if m.Truncated {
+				d.cut++
+				continue
 			}
-			out, _, cause := d.opener.Open(b[seal.HeaderLen:seal.HeaderLen], from, b)
-			if cause != seal.None {
-				d.mu.Unlock()
-				continue // counted by the opener
-			}
-			b = out
+			d.handle(m.Buf[:m.N], m.Addr, route{local: m.Local, ifindex: m.IfIndex}, now)
 		}
-		d.m.handle(b, from, to, d.clock.Now())
+		d.flush()
 		d.mu.Unlock()
 		d.poke()
 		if d.after != nil {
@@ -157,12 +188,28 @@ func (d *driver) reader() {
 	}
 }
 
+// handle opens b (with a key) and hands it to the machine; under mu.
+func (d *driver) handle(b []byte, from netip.AddrPort, via route, now time.Time) {
+	if d.opener != nil {
+		if h, ok := seal.ParseHeader(b); ok && h.Session == d.own {
+			return // our own datagram, looped back (multicast)
+		}
+		out, _, cause := d.opener.Open(b[seal.HeaderLen:seal.HeaderLen], from, b)
+		if cause != seal.None {
+			return // counted by the opener
+		}
+		b = out
+	}
+	d.m.handle(b, from, via, now)
+}
+
 func (d *driver) timer() {
 	defer d.wg.Done()
 	for {
 		d.mu.Lock()
 		now := d.clock.Now()
 		next := d.m.tick(now)
+		d.flush()
 		d.mu.Unlock()
 		if d.after != nil {
 			d.after()
@@ -183,7 +230,8 @@ func (d *driver) timer() {
 	}
 }
 
-// close stops both goroutines and waits for them; it leaves the Conn open.
+// close stops both goroutines and waits for them; it leaves the
+// connection open.
 func (d *driver) close() {
 	d.once.Do(func() {
 		close(d.closing)
@@ -202,4 +250,6 @@ func (d *driver) rejected() seal.Rejections {
 
 // isRefused reports an ICMP port unreachable surfacing on a connected
 // socket: nothing listens at the peer's address (yet, or any more).
-func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+func isRefused(err error) bool {
+	return errors.Is(err, dgram.ErrRefused) || errors.Is(err, syscall.ECONNREFUSED)
+}

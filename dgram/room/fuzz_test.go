@@ -91,16 +91,16 @@ func FuzzMachines(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, src uint8) {
 		cfg := ServerConfig{MaxMembers: 2, MaxQueue: 4, MaxQueued: 6, Window: 4}.withDefaults()
-		h := newHub(cfg, func([]byte, netip.AddrPort, netip.Addr) {}, func(ServerEvent) {})
+		h := newHub(cfg, func([]byte, netip.AddrPort, route) {}, func(ServerEvent) {})
 		var out []sent
 		g := newTestGroup(t, &out)
 		g.cfg.MaxMembers, g.cfg.Window = 2, 4
 		from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1 + src%4}), 9000)
 		now := t0
 		for i := 0; i < 3; i++ {
-			h.handle(b, from, netip.Addr{}, now)
+			h.handle(b, from, route{}, now)
 			h.tick(now)
-			g.handle(b, from, netip.Addr{}, now)
+			g.handle(b, from, route{}, now)
 			g.tick(now)
 			now = now.Add(time.Second)
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/seal"
 )
 
@@ -151,7 +152,7 @@ type group struct {
 	session uint64
 	nick    string
 	dst     netip.AddrPort
-	out     func(b []byte, to netip.AddrPort, src netip.Addr)
+	out     func(b []byte, to netip.AddrPort, via route)
 	rng     *rand.Rand
 
 	state    int
@@ -187,7 +188,7 @@ type group struct {
 func (g *group) send(p *Packet) {
 	p.Session = g.session
 	g.buf = p.Append(g.buf[:0])
-	g.out(g.buf, g.dst, netip.Addr{})
+	g.out(g.buf, g.dst, route{})
 }
 
 func (g *group) end(err error) {
@@ -220,7 +221,7 @@ func (g *group) announce(flags uint8, now time.Time) {
 	g.lastAnn = now
 }
 
-func (g *group) handle(b []byte, from netip.AddrPort, _ netip.Addr, now time.Time) {
+func (g *group) handle(b []byte, from netip.AddrPort, _ route, now time.Time) {
 	p := &g.pkt
 	if err := Decode(b, p); err != nil {
 		g.stats.Malformed++
@@ -690,11 +691,12 @@ type Group struct {
 	g *group
 }
 
-// JoinGroup joins the multicast room at addr through conn (from
-// ListenGroup, which the caller closes after Close). It listens for
+// JoinGroup joins the multicast room at addr through conn (a socket
+// from ListenGroup, or a wrapper of one), which the caller closes after
+// Close. It listens for
 // Probe for a member that has the same nick, and returns once it has
 // joined, or a *RefusedError when the nick is taken.
-func JoinGroup(ctx context.Context, conn Conn, addr netip.AddrPort, cfg GroupConfig) (*Group, error) {
+func JoinGroup(ctx context.Context, conn dgram.BatchConn, addr netip.AddrPort, cfg GroupConfig) (*Group, error) {
 	if err := CheckNick(cfg.Nick); err != nil {
 		return nil, err
 	}
@@ -766,6 +768,7 @@ func (gr *Group) Send(ctx context.Context, text string) error {
 		if len(g.queue) < g.cfg.MaxPending {
 			g.queue = append(g.queue, []byte(text))
 			g.pumpOwn(gr.d.clock.Now())
+			gr.d.flush()
 			gr.d.mu.Unlock()
 			gr.d.poke()
 			return nil

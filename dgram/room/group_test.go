@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/netem"
 	"github.com/udpchat/udpchat/dgram/nstest"
 )
@@ -46,13 +47,9 @@ func groupSockets(t *testing.T, n int) []*GroupSocket {
 
 func joinGroup(t *testing.T, s *GroupSocket, cfg GroupConfig) (*Group, error) {
 	t.Helper()
-	uc, err := NewUDPConn(s.UDPConn)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	g, err := JoinGroup(ctx, uc, s.Group, cfg)
+	g, err := JoinGroup(ctx, s, s.Group, cfg)
 	if err == nil {
 		t.Cleanup(func() { g.Close() })
 	}
@@ -127,22 +124,16 @@ func TestGroup(t *testing.T) {
 func TestGroupLossy(t *testing.T) {
 	socks := groupSockets(t, 3)
 	bad := netem.Config{Loss: 0.10, Dup: 0.10, Reorder: 0.10}
-	wc, err := netem.Wrap(socks[2].UDPConn, netem.Options{Write: bad, Read: &bad, Seed: 15})
+	wc, err := netem.Wrap(socks[2].Conn, netem.Options{Write: bad, Read: &bad, Seed: 15})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := func(nick string) GroupConfig { return GroupConfig{Nick: nick, NackTries: 12, Seed: 15} }
 	var members []*Group
 	for i, nick := range []string{"alice", "bob", "carol"} {
-		var conn Conn
+		var conn dgram.BatchConn = socks[i]
 		if i == 2 {
-			conn = NewPacketConn(wc)
-		} else {
-			uc, err := NewUDPConn(socks[i].UDPConn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conn = uc
+			conn = wc // it closes socks[2]
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		g, err := JoinGroup(ctx, conn, socks[i].Group, cfg(nick))

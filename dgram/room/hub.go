@@ -24,7 +24,7 @@ const maxMissedNicks = 64
 // member is the hub's state for one member.
 type member struct {
 	addr    netip.AddrPort
-	local   netip.Addr // the address it contacted: replies leave from it
+	via     route // the address it contacted: replies leave from it
 	session uint64
 	nick    string
 	heard   time.Time
@@ -61,7 +61,7 @@ type hub struct {
 	cfg    ServerConfig
 	key    [32]byte // cookie key
 	guard  *guard.Guard
-	out    func(b []byte, to netip.AddrPort, src netip.Addr)
+	out    func(b []byte, to netip.AddrPort, via route)
 	note   func(ServerEvent)
 	byAddr map[netip.AddrPort]*member
 	nicks  map[string]*member
@@ -72,7 +72,7 @@ type hub struct {
 	buf    []byte
 }
 
-func newHub(cfg ServerConfig, out func([]byte, netip.AddrPort, netip.Addr), note func(ServerEvent)) *hub {
+func newHub(cfg ServerConfig, out func([]byte, netip.AddrPort, route), note func(ServerEvent)) *hub {
 	h := &hub{cfg: cfg, out: out, note: note, guard: guard.New(cfg.Guard),
 		byAddr: make(map[netip.AddrPort]*member), nicks: make(map[string]*member)}
 	_, _ = rand.Read(h.key[:])
@@ -109,7 +109,7 @@ func (h *hub) cookieOK(p *Packet, from netip.AddrPort, now time.Time) bool {
 
 // handle processes one datagram (plaintext) from from, sent to the local
 // address to.
-func (h *hub) handle(b []byte, from netip.AddrPort, to netip.Addr, now time.Time) {
+func (h *hub) handle(b []byte, from netip.AddrPort, to route, now time.Time) {
 	p := &h.pkt
 	if err := Decode(b, p); err != nil {
 		h.stats.Malformed++
@@ -157,7 +157,7 @@ func (h *hub) handle(b []byte, from netip.AddrPort, to netip.Addr, now time.Time
 // replyStranger answers an address that has not proved it receives there:
 // never more than three times the bytes it sent, and within the guard's
 // rates.
-func (h *hub) replyStranger(got []byte, from netip.AddrPort, to netip.Addr, now time.Time, p *Packet) {
+func (h *hub) replyStranger(got []byte, from netip.AddrPort, to route, now time.Time, p *Packet) {
 	limit := 3 * len(got)
 	if p.Type == TypeRefuse {
 		if room := limit - HeaderLen - 1; len(p.Text) > room {
@@ -177,18 +177,18 @@ func (h *hub) replyStranger(got []byte, from netip.AddrPort, to netip.Addr, now 
 }
 
 // reply sends p to an address that has proved it receives there.
-func (h *hub) reply(p *Packet, to netip.AddrPort, src netip.Addr) {
+func (h *hub) reply(p *Packet, to netip.AddrPort, via route) {
 	h.buf = p.Append(h.buf[:0])
-	h.out(h.buf, to, src)
+	h.out(h.buf, to, via)
 }
 
-func (h *hub) refuse(got []byte, p *Packet, from netip.AddrPort, to netip.Addr, now time.Time, code uint8, reason string) {
+func (h *hub) refuse(got []byte, p *Packet, from netip.AddrPort, to route, now time.Time, code uint8, reason string) {
 	h.stats.Refused++
 	h.note(ServerEvent{Type: EventRefused, Nick: string(p.Nick), Addr: from, Reason: reason})
 	h.replyStranger(got, from, to, now, &Packet{Type: TypeRefuse, Session: p.Session, Code: code, Text: []byte(reason)})
 }
 
-func (h *hub) hello(p *Packet, got []byte, from netip.AddrPort, to netip.Addr, now time.Time) {
+func (h *hub) hello(p *Packet, got []byte, from netip.AddrPort, to route, now time.Time) {
 	if err := CheckNick(string(p.Nick)); err != nil {
 		h.refuse(got, p, from, to, now, RefuseBadNick, nickProblem(err))
 		return
@@ -206,7 +206,7 @@ func nickProblem(err error) string {
 	return s
 }
 
-func (h *hub) join(p *Packet, got []byte, from netip.AddrPort, to netip.Addr, now time.Time) {
+func (h *hub) join(p *Packet, got []byte, from netip.AddrPort, to route, now time.Time) {
 	if !h.cookieOK(p, from, now) {
 		h.refuse(got, p, from, to, now, RefuseCookie, "the join cookie is wrong or expired: say HELLO again")
 		return
@@ -233,7 +233,7 @@ func (h *hub) join(p *Packet, got []byte, from netip.AddrPort, to netip.Addr, no
 		h.refuse(got, p, from, to, now, RefuseFull, fmt.Sprintf("the room is full (%d members)", h.cfg.MaxMembers))
 		return
 	}
-	m := &member{addr: from, local: to, session: p.Session, nick: nick, heard: now,
+	m := &member{addr: from, via: to, session: p.Session, nick: nick, heard: now,
 		in:     newRecvStream(h.cfg.Window),
 		out:    newSendStream(h.cfg.Window, newRTT(h.cfg.InitialRTO, h.cfg.MinRTO, h.cfg.MaxRTO)),
 		bucket: bucket{tokens: float64(h.cfg.Burst), last: now}}
@@ -258,18 +258,18 @@ func (h *hub) join(p *Packet, got []byte, from netip.AddrPort, to netip.Addr, no
 	h.byAddr[from] = m
 	h.nicks[FoldNick(nick)] = m
 	h.order = append(h.order, m)
-	h.note(ServerEvent{Type: EventJoined, Nick: nick, Addr: from, Local: to})
+	h.note(ServerEvent{Type: EventJoined, Nick: nick, Addr: from, Local: to.local.Addr()})
 	h.pump(m, now)
 }
 
 func (h *hub) welcome(m *member) {
 	h.reply(&Packet{Type: TypeWelcome, Session: m.session, MaxText: uint16(h.cfg.MaxText), Rate: uint16(h.cfg.Rate),
-		Keepalive: uint32(h.cfg.Keepalive / time.Millisecond), Timeout: uint32(h.cfg.Timeout / time.Millisecond)}, m.addr, m.local)
+		Keepalive: uint32(h.cfg.Keepalive / time.Millisecond), Timeout: uint32(h.cfg.Timeout / time.Millisecond)}, m.addr, m.via)
 }
 
 // ack acknowledges m's events.
 func (h *hub) ack(m *member) {
-	h.reply(&Packet{Type: TypeAck, Session: m.session, Seq: m.in.cum, Bits: m.in.bitmap()}, m.addr, m.local)
+	h.reply(&Packet{Type: TypeAck, Session: m.session, Seq: m.in.cum, Bits: m.in.bitmap()}, m.addr, m.via)
 }
 
 // process handles m's events that are ready, in order. It returns false
@@ -367,7 +367,7 @@ func (h *hub) pump(m *member, now time.Time) time.Time {
 	next := m.out.due(now, nil, func(n uint64, e *event) {
 		e.fill(&p)
 		p.Seq, p.Session = n, m.session
-		h.reply(&p, m.addr, m.local)
+		h.reply(&p, m.addr, m.via)
 	})
 	h.stats.Retransmits += m.out.retransmits - before
 	return next
@@ -432,7 +432,7 @@ func (h *hub) tick(now time.Time) time.Time {
 // close tells every member that the room is closing.
 func (h *hub) close() {
 	for _, m := range h.order {
-		h.reply(&Packet{Type: TypeReset, Session: m.session, Code: ResetClosed}, m.addr, m.local)
+		h.reply(&Packet{Type: TypeReset, Session: m.session, Code: ResetClosed}, m.addr, m.via)
 	}
 }
 

@@ -15,8 +15,8 @@ type sent struct {
 
 // capture returns an out function that decodes and keeps what a machine
 // sends.
-func capture(t *testing.T, into *[]sent) func([]byte, netip.AddrPort, netip.Addr) {
-	return func(b []byte, to netip.AddrPort, _ netip.Addr) {
+func capture(t *testing.T, into *[]sent) func([]byte, netip.AddrPort, route) {
+	return func(b []byte, to netip.AddrPort, _ route) {
 		var p Packet
 		if err := Decode(b, &p); err != nil {
 			t.Fatalf("a machine sent a packet it cannot decode: %v", err)
@@ -42,7 +42,7 @@ func newTestGroup(t *testing.T, out *[]sent) *group {
 func (g *group) feed(t *testing.T, p Packet, now time.Time) {
 	t.Helper()
 	b := p.Append(nil)
-	g.handle(b, netip.MustParseAddrPort("127.0.0.1:9000"), netip.Addr{}, now)
+	g.handle(b, netip.MustParseAddrPort("127.0.0.1:9000"), route{}, now)
 }
 
 func events(g *group) []string {

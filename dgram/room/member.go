@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
+	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/seal"
 )
 
@@ -101,11 +101,11 @@ func newSession() uint64 {
 }
 
 // Join joins the room served at server through conn, which the caller
-// opened (a connected socket is best: it hears ICMP errors) and closes
-// after Close. It returns once the server welcomed the member, or with
+// opened (a connected socket is best: it hears ICMP errors, and takes
+// only the server's datagrams) and closes after Close. It returns once the server welcomed the member, or with
 // why it could not join: a *RefusedError (nick taken, bad nick, room
 // full), ErrNoAnswer, ErrRefused, or ctx's error.
-func Join(ctx context.Context, conn Conn, server netip.AddrPort, cfg MemberConfig) (*Member, error) {
+func Join(ctx context.Context, conn dgram.BatchConn, server netip.AddrPort, cfg MemberConfig) (*Member, error) {
 	if err := CheckNick(cfg.Nick); err != nil {
 		return nil, err
 	}
@@ -130,6 +130,7 @@ func Join(ctx context.Context, conn Conn, server netip.AddrPort, cfg MemberConfi
 	}
 	d.mu.Lock()
 	c.handshake(now)
+	d.flush()
 	d.mu.Unlock()
 	m.start()
 	select {
@@ -178,6 +179,7 @@ func (m *Member) Send(ctx context.Context, text string) error {
 			c.snd.push(event{kind: KindMessage, text: []byte(text)})
 			c.stats.Sent++ // counted as acknowledged once Pending says so
 			c.pump(m.d.clock.Now())
+			m.d.flush()
 			m.d.mu.Unlock()
 			m.d.poke()
 			return nil
@@ -211,6 +213,7 @@ func (m *Member) Leave(ctx context.Context) error {
 		c.leaveNo = c.snd.push(event{kind: KindLeave, code: ReasonLeft})
 		c.state = stLeaving
 		c.pump(m.d.clock.Now())
+		m.d.flush()
 	}
 	m.d.mu.Unlock()
 	m.d.poke()
@@ -242,12 +245,4 @@ func (c *client) pendingMessages() int {
 		}
 	}
 	return n
-}
-
-// addrPortOf returns a net.Addr's address and port, or the zero value.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if ua, ok := a.(*net.UDPAddr); ok {
-		return unmapAP(ua.AddrPort())
-	}
-	return netip.AddrPort{}
 }

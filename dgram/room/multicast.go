@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/udpchat/udpchat/dgram"
 )
 
 // DefaultTTL is the TTL (hop limit) of a multicast room's datagrams: 1,
@@ -17,8 +19,11 @@ const DefaultTTL = 1
 
 // GroupSocket is the socket of a multicast room.
 type GroupSocket struct {
-	*net.UDPConn
+	*dgram.Conn
+	// Group is the group's address and port (the port the kernel picked,
+	// when ListenGroup was given port 0).
 	Group netip.AddrPort
+	// Iface is the interface it joined on and sends through.
 	Iface *net.Interface
 }
 
@@ -28,7 +33,7 @@ type GroupSocket struct {
 // SO_REUSEADDR (so that several members on one host share it), joins the
 // group on ifi, sends through ifi with multicast loopback on (so that
 // those members hear each other) and the given TTL (0: DefaultTTL). The
-// caller closes the socket. Port 0 picks a free port (see the Group
+// caller closes the socket (GroupSocket.Close). Port 0 picks a free port (see the Group
 // field).
 func ListenGroup(group netip.AddrPort, ifi *net.Interface, ttl int) (*GroupSocket, error) {
 	if !group.Addr().IsMulticast() {
@@ -76,7 +81,12 @@ func ListenGroup(group netip.AddrPort, ifi *net.Interface, ttl int) (*GroupSocke
 	if group.Port() == 0 { // the kernel picked one: the others need it
 		group = netip.AddrPortFrom(group.Addr(), uint16(c.LocalAddr().(*net.UDPAddr).Port))
 	}
-	return &GroupSocket{UDPConn: c, Group: group, Iface: ifi}, nil
+	bc, err := dgram.NewConn(c, dgram.ConnConfig{})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &GroupSocket{Conn: bc, Group: group, Iface: ifi}, nil
 }
 
 func firstErr(errs ...error) error {

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/netem"
 	"github.com/udpchat/udpchat/dgram/seal"
 )
@@ -31,7 +32,7 @@ func startServer(t *testing.T, cfg ServerConfig) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uc, err := NewUDPConn(c)
+	uc, err := dgram.NewConn(c, dgram.ConnConfig{Dst: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func startServer(t *testing.T, cfg ServerConfig) *Server {
 	}
 	t.Cleanup(func() {
 		s.Close()
-		c.Close()
+		uc.Close()
 	})
 	return s
 }
@@ -53,11 +54,11 @@ func dialMember(t *testing.T, addr netip.AddrPort, cfg MemberConfig) (*Member, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	uc, err := NewUDPConn(c)
+	uc, err := dgram.NewConn(c, dgram.ConnConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { uc.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	m, err := Join(ctx, uc, addr, cfg)
@@ -335,11 +336,11 @@ func TestWildcardReplySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	uc, err := NewUDPConn(c)
+	uc, err := dgram.NewConn(c, dgram.ConnConfig{Dst: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer uc.Close()
 	s, err := NewServer(uc, ServerConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/guard"
 	"github.com/udpchat/udpchat/dgram/seal"
 )
@@ -168,16 +169,20 @@ type ServerStats struct {
 // and it relays each member's messages to every other member, reliably
 // and in order, with the news of joins, leaves and timeouts.
 type Server struct {
-	d    *driver
-	h    *hub
-	cfg  ServerConfig
-	logq []ServerEvent
-	lmu  sync.Mutex // serialises Log calls
+	d      *driver
+	h      *hub
+	cfg    ServerConfig
+	logq   []ServerEvent
+	lmu    sync.Mutex // serialises Log calls
+	closed bool       // under d.mu
 }
 
 // NewServer returns a server that serves the room on conn, which the
-// caller opened and closes after Close. It starts serving at once.
-func NewServer(conn Conn, cfg ServerConfig) (*Server, error) {
+// caller opened and closes after Close. It starts serving at once. On a
+// socket bound to a wildcard address, conn must carry each datagram's
+// destination (dgram.ConnConfig.Dst) for replies to leave from the
+// address each member contacted.
+func NewServer(conn dgram.BatchConn, cfg ServerConfig) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -246,7 +251,11 @@ func (s *Server) Stats() ServerStats {
 // reading before.
 func (s *Server) Close() error {
 	s.d.mu.Lock()
-	s.h.close()
+	if !s.closed {
+		s.closed = true
+		s.h.close()
+		s.d.flush()
+	}
 	s.d.mu.Unlock()
 	s.d.close()
 	s.flushLog()
