@@ -65,9 +65,6 @@ func openConsole(stdin io.Reader, stdout, stderr io.Writer, prompt string) *cons
 	return c
 }
 
-// interactive reports whether the console runs the line editor.
-func (c *console) interactive() bool { return c.term != nil }
-
 // readTerm reads lines from the line editor until EOF (Ctrl-D on an
 // empty line) or an error.
 func (c *console) readTerm() {
