@@ -46,12 +46,17 @@ func NewBatch(c *net.UDPConn, size int) (*Batch, error) {
 }
 
 func newBatch(c *net.UDPConn, size int, log *slog.Logger) (*Batch, error) {
+	return newBatchOf(c, size, log, isIPv6Socket(c), GSOSupported(c))
+}
+
+// newBatchOf is newBatch with the socket's family and GSO support known.
+func newBatchOf(c *net.UDPConn, size int, log *slog.Logger, v6, gso bool) (*Batch, error) {
 	if size <= 0 {
 		size = DefaultBatch
 	}
-	b := &Batch{c: c, size: size, local: LocalAddrPort(c), v6: isIPv6Socket(c), log: log}
+	b := &Batch{c: c, size: size, local: LocalAddrPort(c), v6: v6, log: log}
 	b.wild = b.local.Addr().IsUnspecified()
-	b.gso.Store(GSOSupported(c))
+	b.gso.Store(gso)
 	if err := b.sys.init(c, size); err != nil {
 		return nil, err
 	}

@@ -217,7 +217,8 @@ func (s *batchSys) fill(b *Batch, ms []Message, done, off int) (k int, usedGSO b
 		}
 		oob := s.woob[k*oobWrite : (k+1)*oobWrite]
 		ol := 0
-		if m.Local.IsValid() {
+		if m.Local.IsValid() && (b.wild || m.Local.Addr().Unmap() != b.local.Addr().Unmap()) {
+			// (a socket bound to one address sends from it anyway)
 			ol += putSource(oob[ol:], m.Local.Addr().Unmap(), m.IfIndex)
 		}
 		payload, end := m.Buf, -1

@@ -107,11 +107,12 @@ func NewConn(c *net.UDPConn, cfg ConnConfig) (*Conn, error) {
 	if cfg.GRO {
 		bc.gro = EnableGRO(c) == nil
 	}
+	v6, gso := isIPv6Socket(c), GSOSupported(c)
 	var err error
-	if bc.rb, err = newBatch(c, cfg.Batch, cfg.Logger); err != nil {
+	if bc.rb, err = newBatchOf(c, cfg.Batch, cfg.Logger, v6, gso); err != nil {
 		return nil, err
 	}
-	if bc.wb, err = newBatch(c, cfg.Batch, cfg.Logger); err != nil {
+	if bc.wb, err = newBatchOf(c, cfg.Batch, cfg.Logger, v6, gso); err != nil {
 		return nil, err
 	}
 	return bc, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/udpchat/udpchat/dgram/guard"
 	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
+	"github.com/udpchat/udpchat/dgram/serve"
 )
 
 func listenCommand() *cli.Command {
@@ -72,6 +73,7 @@ func listenCommand() *cli.Command {
 			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "hex dump each payload"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per datagram and a summary"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show on each line the address the datagram was sent to and its TTL (hop limit)"},
 			keyFileFlag(),
 			&cli.Float64Flag{Name: "echo-rate", Value: guard.DefaultPerSource, Usage: "with --echo, answer each source address at most `N` times a second (a burst of N; 0: no limit)"},
 			&cli.Float64Flag{Name: "echo-total", Value: guard.DefaultTotal, Usage: "with --echo, answer at most `N` datagrams a second in all (0: no limit)"},
@@ -93,6 +95,7 @@ type listenOpts struct {
 	rcvbuf   int
 	hex      bool
 	json     bool
+	verbose  bool
 	reliable bool
 	output   string
 	idle     time.Duration
@@ -111,6 +114,7 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 		seq:      c.Bool("seq"),
 		hex:      c.Bool("hex"),
 		json:     c.Bool("json"),
+		verbose:  c.Bool("verbose"),
 		reliable: c.Bool("reliable"),
 		output:   c.String("output"),
 		idle:     durationFlag(c, "idle"),
@@ -122,7 +126,7 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 		return nil, usagef(c, "--output needs --reliable: only a reliable transfer can be saved whole")
 	}
 	if o.reliable {
-		for _, f := range []string{"seq", "echo", "hex"} {
+		for _, f := range []string{"seq", "echo", "hex", "verbose"} {
 			if c.IsSet(f) {
 				return nil, usagef(c, "--%s does not go with --reliable", f)
 			}
@@ -146,6 +150,9 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 	}
 	if o.hex && o.json {
 		return nil, usagef(c, "--hex and --json do not go together: JSON carries the payload in \"data\" or \"data_hex\"")
+	}
+	if o.verbose && o.json {
+		return nil, usagef(c, "--verbose does nothing with --json: every datagram object already carries \"to\" and \"ttl\"")
 	}
 	if _, _, _, err := dgram.ParseListenAddr(o.addr); err != nil {
 		return nil, err
@@ -286,7 +293,7 @@ func runListen(c *cli.Context) error {
 	}
 	fmt.Fprintf(stderr, "listening on %s (UDP)%s; Ctrl-C to stop\n", dgram.LocalAddrPort(conn), what)
 
-	runErr := l.loop(c.Context)
+	runErr := l.serve(c.Context)
 	if err := l.summary(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -296,15 +303,17 @@ func runListen(c *cli.Context) error {
 	return runErr
 }
 
-// listener is the receive loop of `udpchat listen`.
+// listener renders what `udpchat listen` receives; the serve loop itself
+// (batched reads, idle timeout, count, echo through the guard and the
+// seal, replies from the contacted address) is a serve.Server.
 type listener struct {
 	opts    *listenOpts
 	conn    *net.UDPConn
-	reader  *dgram.Reader
+	srv     *serve.Server
 	tracker *seq.Tracker
 	ev      seq.Event
 	out     io.Writer
-	bw      *bufio.Writer // out, flushed at most every flushEvery during bursts
+	bw      *bufio.Writer // out, flushed by the server at most every flushEvery during bursts
 	errw    io.Writer
 	js      *jsonWriter
 	rcvbuf  int
@@ -312,29 +321,19 @@ type listener struct {
 	keys  *keyring     // --key-file
 	guard *guard.Guard // --echo
 
-	lastFlush time.Time
-	line      []byte // the line being formatted, reused
+	line []byte // the line being formatted, reused
 
-	datagrams, bytes, echoed, echoErrs, truncated uint64
-	senders                                       *addrSet
+	datagrams, bytes, truncated uint64
+	senders                     *addrSet
 }
-
-// aLongTimeAgo is a read deadline in the past: setting it wakes a blocked read.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // wakeOnDone makes a blocked read on conn return once ctx is done.
 func wakeOnDone(ctx context.Context, conn *net.UDPConn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(aLongTimeAgo) })
 }
 
-// readDeadline returns the deadline for the next read: timeout from now,
-// or none.
-func readDeadline(timeout time.Duration) time.Time {
-	if timeout <= 0 {
-		return time.Time{}
-	}
-	return time.Now().Add(timeout)
-}
+// aLongTimeAgo is a read deadline in the past: setting it wakes a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // flushEvery bounds how long output waits in the buffer during a burst of
 // datagrams. A datagram that comes alone is printed at once; in a burst,
@@ -342,72 +341,55 @@ func readDeadline(timeout time.Duration) time.Time {
 // rate.
 const flushEvery = 20 * time.Millisecond
 
-func (l *listener) flush(now time.Time) error {
-	l.lastFlush = now
-	return l.bw.Flush()
-}
-
-func (l *listener) loop(ctx context.Context) error {
-	stop := wakeOnDone(ctx, l.conn)
-	defer stop()
-	l.reader = dgram.NewReader(l.conn, 0)
-	idle := readDeadline(l.opts.timeout) // --timeout: from the start, then from each datagram
-	for l.opts.count == 0 || l.datagrams < l.opts.count {
-		deadline := idle
-		if l.bw.Buffered() > 0 {
-			flushAt := l.lastFlush.Add(flushEvery)
-			if now := time.Now(); !now.Before(flushAt) {
-				if err := l.flush(now); err != nil {
-					return err
-				}
-			} else if deadline.IsZero() || flushAt.Before(deadline) {
-				deadline = flushAt
-			}
-		}
-		// Set the deadline before checking ctx: if the context ends after
-		// the check, its past deadline overrides this one.
-		if err := l.conn.SetReadDeadline(deadline); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		d, err := l.reader.Read()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted: end with the summary
-			}
-			if !errors.Is(err, dgram.ErrTimeout) {
-				return err
-			}
-			if now := time.Now(); idle.IsZero() || now.Before(idle) {
-				if err := l.flush(now); err != nil { // the flush deadline
-					return err
-				}
-				continue
-			}
-			if l.opts.count > 0 {
-				return fmt.Errorf("no datagram for %v: received %d of the %d datagrams --count asked for", l.opts.timeout, l.datagrams, l.opts.count)
-			}
-			return nil
-		}
-		now := time.Now()
-		if l.keys != nil {
-			if cause := l.keys.open(&d); cause != seal.None {
-				if err := l.printRejected(d, cause); err != nil {
-					return err
-				}
-				continue // not delivered, not echoed, not counted
-			}
-		}
-		if err := l.handle(d, now); err != nil {
-			return err
-		}
-		if l.opts.timeout > 0 {
-			idle = now.Add(l.opts.timeout)
+// serve runs the server until ctx ends (nil: interrupted, the summary
+// follows), --count, --timeout or an error.
+func (l *listener) serve(ctx context.Context) error {
+	o := l.opts
+	l.srv = &serve.Server{Conn: l.conn, Handler: l, IdleTimeout: o.timeout, Count: o.count, FlushEvery: flushEvery,
+		ConnConfig: dgram.ConnConfig{TTL: o.json || o.verbose}, Guard: l.guard}
+	if l.keys != nil {
+		l.srv.Opener, l.srv.Sealer = l.keys.opener, l.keys.sealer
+		l.srv.Rejected = func(r *serve.Request, c seal.Cause) error { return l.printRejected(datagramOf(r), c) }
+	}
+	warned := false
+	l.srv.ReplyError = func(err error, failed int) {
+		if !warned {
+			warned = true
+			fmt.Fprintf(l.errw, "warning: echo failed: %v (further failures are only counted)\n", err)
 		}
 	}
+	stop := context.AfterFunc(ctx, func() { _ = l.srv.Shutdown(context.Background()) })
+	defer stop()
+	err := l.srv.ActivateAndServe()
+	switch {
+	case errors.Is(err, serve.ErrServerClosed):
+		return nil // interrupted before it began
+	case errors.Is(err, serve.ErrIdle):
+		if o.count > 0 {
+			return fmt.Errorf("no datagram for %v: received %d of the %d datagrams --count asked for", o.timeout, l.datagrams, o.count)
+		}
+		return nil
+	}
+	return err
+}
+
+// ServeDatagram prints (and with --echo answers) one datagram.
+func (l *listener) ServeDatagram(w serve.ResponseWriter, r *serve.Request) error {
+	if err := l.handle(datagramOf(r), r.Time); err != nil {
+		return err
+	}
+	if l.opts.echo {
+		_, _ = w.Write(r.Data) // the guard's refusals and failures are counted by the server
+	}
 	return nil
+}
+
+// Flush writes the buffered lines.
+func (l *listener) Flush() error { return l.bw.Flush() }
+
+// datagramOf is the datagram a request carries.
+func datagramOf(r *serve.Request) dgram.Datagram {
+	return dgram.Datagram{Data: r.Data, From: r.From, To: r.To, IfIndex: r.IfIndex, TTL: r.TTL, Truncated: r.Truncated}
 }
 
 func (l *listener) handle(d dgram.Datagram, now time.Time) error {
@@ -417,42 +399,11 @@ func (l *listener) handle(d dgram.Datagram, now time.Time) error {
 	if d.Truncated {
 		l.truncated++
 	}
-	var err error
 	if l.tracker != nil {
 		l.tracker.ObserveTo(&l.ev, d.From, d.Data, now)
-		err = l.printSeq(d, &l.ev)
-	} else {
-		err = l.print(d)
+		return l.printSeq(d, &l.ev)
 	}
-	if err != nil {
-		return err
-	}
-	if l.opts.echo {
-		l.echo(d, now)
-	}
-	return nil
-}
-
-func (l *listener) echo(d dgram.Datagram, now time.Time) {
-	if l.guard.Check(d.From, d.Data, now) != guard.Allow {
-		return
-	}
-	out := d.Data
-	if l.keys != nil {
-		var err error
-		if out, err = l.keys.seal(d.Data); err != nil {
-			l.echoErrs++
-			return
-		}
-	}
-	if _, err := l.conn.WriteToUDPAddrPort(out, d.From); err != nil {
-		l.echoErrs++
-		if l.echoErrs == 1 {
-			fmt.Fprintf(l.errw, "warning: echo to %s failed: %v (further failures are only counted)\n", d.From, dgram.Classify("send", d.From.String(), err))
-		}
-		return
-	}
-	l.echoed++
+	return l.print(d)
 }
 
 func (l *listener) print(d dgram.Datagram) error {
@@ -460,7 +411,9 @@ func (l *listener) print(d dgram.Datagram) error {
 	if l.js != nil {
 		b = append(b, `{"type":"datagram","from":"`...)
 		b = d.From.AppendTo(b)
-		b = append(b, `","bytes":`...)
+		b = append(b, '"')
+		b = appendToTTL(b, d)
+		b = append(b, `,"bytes":`...)
 		b = strconv.AppendInt(b, int64(len(d.Data)), 10)
 		if d.Truncated {
 			b = append(b, `,"truncated":true`...)
@@ -469,12 +422,45 @@ func (l *listener) print(d dgram.Datagram) error {
 		b = appendJSONPayload(b, d.Data)
 		b = append(b, "}\n"...)
 	} else {
-		b = d.From.AppendTo(b)
+		b = l.appendFrom(b, d)
 		b = l.appendTail(b, d, d.Data)
 	}
 	l.line = b
 	_, err := l.out.Write(b)
 	return err
+}
+
+// appendToTTL adds a datagram object's "to" and "ttl", when known.
+func appendToTTL(b []byte, d dgram.Datagram) []byte {
+	if d.To.IsValid() {
+		b = append(b, `,"to":"`...)
+		b = d.To.AppendTo(b)
+		b = append(b, '"')
+	}
+	if d.TTL > 0 {
+		b = append(b, `,"ttl":`...)
+		b = strconv.AppendInt(b, int64(d.TTL), 10)
+	}
+	return b
+}
+
+// appendFrom begins a text line: the sender and, with --verbose, the
+// address it wrote to and the TTL ("127.0.0.1:53211 -> 127.0.0.2:9000 ttl
+// 64").
+func (l *listener) appendFrom(b []byte, d dgram.Datagram) []byte {
+	b = d.From.AppendTo(b)
+	if !l.opts.verbose {
+		return b
+	}
+	if d.To.IsValid() {
+		b = append(b, " -> "...)
+		b = d.To.AppendTo(b)
+	}
+	if d.TTL > 0 {
+		b = append(b, " ttl "...)
+		b = strconv.AppendInt(b, int64(d.TTL), 10)
+	}
+	return b
 }
 
 // appendTail ends a text line: " (N bytes[, truncated]): payload", the
@@ -502,13 +488,15 @@ func (l *listener) printRejected(d dgram.Datagram, c seal.Cause) error {
 	if l.js != nil {
 		b = append(b, `{"type":"rejected","from":"`...)
 		b = d.From.AppendTo(b)
-		b = append(b, `","bytes":`...)
+		b = append(b, '"')
+		b = appendToTTL(b, d)
+		b = append(b, `,"bytes":`...)
 		b = strconv.AppendInt(b, int64(len(d.Data)), 10)
 		b = append(b, `,"cause":"`...)
 		b = append(b, c.String()...)
 		b = append(b, "\"}\n"...)
 	} else {
-		b = d.From.AppendTo(b)
+		b = l.appendFrom(b, d)
 		b = append(b, " rejected: "...)
 		b = append(b, c.String()...)
 		b = append(b, ": "...)
@@ -531,6 +519,7 @@ func (l *listener) printSeq(d dgram.Datagram, ev *seq.Event) error {
 		b = append(b, `{"type":"datagram","from":"`...)
 		b = d.From.AppendTo(b)
 		b = append(b, '"')
+		b = appendToTTL(b, d)
 		if ev.Kind != seq.Malformed {
 			b = append(b, `,"seq":`...)
 			b = strconv.AppendUint(b, ev.Header.Seq, 10)
@@ -573,7 +562,7 @@ func (l *listener) printSeq(d dgram.Datagram, ev *seq.Event) error {
 		_, err := l.out.Write(b)
 		return err
 	}
-	b = d.From.AppendTo(b)
+	b = l.appendFrom(b, d)
 	b = append(b, ' ')
 	if ev.Kind != seq.Malformed {
 		b = append(b, '#')
@@ -692,14 +681,17 @@ func lossPct(lost, expected uint64) float64 {
 
 func (l *listener) summary() error {
 	var drops *uint64
-	if l.reader != nil {
-		if n, ok := l.reader.Drops(); ok {
-			drops = &n
+	var st serve.Stats
+	if l.srv != nil {
+		st = l.srv.Stats()
+		if st.DropsKnown {
+			drops = &st.RcvbufDrops
 		}
 	}
+	echoed, echoErrs := st.Replies, st.ReplyErrors
 	if l.js != nil {
 		sum := listenSummaryJSON{Type: "summary", Datagrams: l.datagrams, Bytes: l.bytes,
-			Senders: l.senders.len(), SendersCapped: l.senders.full, Echoed: l.echoed, EchoErrors: l.echoErrs,
+			Senders: l.senders.len(), SendersCapped: l.senders.full, Echoed: echoed, EchoErrors: echoErrs,
 			Truncated: l.truncated, RcvbufDrops: drops, Rcvbuf: l.rcvbuf}
 		if l.guard != nil {
 			sum.EchoSuppressed = suppressedMap(l.guard)
@@ -737,9 +729,9 @@ func (l *listener) summary() error {
 	}
 	s := fmt.Sprintf("received %s (%s) from %s", plural(l.datagrams, "datagram"), plural(l.bytes, "byte"), senders)
 	if l.opts.echo {
-		s += fmt.Sprintf(", echoed %d", l.echoed)
-		if l.echoErrs > 0 {
-			s += fmt.Sprintf(" (%d echoes failed)", l.echoErrs)
+		s += fmt.Sprintf(", echoed %d", echoed)
+		if echoErrs > 0 {
+			s += fmt.Sprintf(" (%d echoes failed)", echoErrs)
 		}
 		if n := l.guard.Suppressed(); n > 0 {
 			s += ", " + suppressedText(l.guard)
