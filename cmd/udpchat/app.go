@@ -25,6 +25,7 @@ func commands() []*cli.Command {
 		benchCommand(),
 		keygenCommand(),
 		roomCommand(),
+		mtuCommand(),
 		completionCommand(),
 		manCommand(),
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/arq"
+	"github.com/udpchat/udpchat/dgram/pmtu"
 	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
@@ -55,6 +56,7 @@ func sendCommand() *cli.Command {
 			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "report what was sent and received as JSON lines"},
 			keyFileFlag(),
+			&cli.BoolFlag{Name: "df", Usage: dfFlagUsage},
 		},
 		Action: runSend,
 	}
@@ -69,6 +71,7 @@ type sendOpts struct {
 	size     int
 	sizeSet  bool
 	wait     bool
+	df       bool
 	timeout  time.Duration
 	from     string
 	seq      bool
@@ -100,6 +103,7 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		count:    c.Int("count"),
 		interval: durationFlag(c, "interval"),
 		wait:     c.Bool("wait"),
+		df:       c.Bool("df"),
 		timeout:  durationFlag(c, "timeout"),
 		from:     c.String("from"),
 		seq:      c.Bool("seq"),
@@ -112,7 +116,7 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 	}
 	o.reliable = c.Bool("reliable") || o.file != ""
 	if o.reliable {
-		for _, f := range []string{"seq", "wait", "interval"} {
+		for _, f := range []string{"seq", "wait", "interval", "df"} {
 			if c.IsSet(f) {
 				return nil, usagef(c, "--%s does not go with --reliable: arq numbers, paces and acknowledges the messages itself", f)
 			}
@@ -225,6 +229,11 @@ func runSend(c *cli.Context) error {
 		return err
 	}
 	defer conn.Close()
+	if o.df {
+		if err := pmtu.SetDF(conn, pmtu.Do); err != nil {
+			return err
+		}
+	}
 	s := &sender{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, start: time.Now()}
 	if s.keys, err = newKeyring(o.key); err != nil {
 		return err
@@ -249,6 +258,9 @@ func runSend(c *cli.Context) error {
 		if err != nil {
 			return s.finish(err)
 		}
+	}
+	if o.df && !o.wait {
+		return s.finish(dfLingerRead(c.Context, conn, o.dst))
 	}
 	return s.finish(nil)
 }
@@ -532,6 +544,9 @@ type sendSummaryJSON struct {
 
 // finish prints the summary and decides the outcome.
 func (s *sender) finish(err error) error {
+	if s.opts.df {
+		err = dfError(s.conn, s.opts.dst, err)
+	}
 	if errors.Is(err, context.Canceled) {
 		err = nil // Ctrl-C: stop with the summary
 	}

@@ -12,8 +12,6 @@ const (
 	IPv4HeaderLen = 20 // without options
 	IPv6HeaderLen = 40 // without extension headers
 	UDPHeaderLen  = 8
-	// fragHeaderLen is the IPv6 fragment extension header.
-	fragHeaderLen = 8
 )
 
 // ProtoUDP is UDP's IP protocol number.
