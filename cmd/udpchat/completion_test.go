@@ -17,7 +17,7 @@ var completionCases = []struct {
 	want []string
 }{
 	{"udpchat se", []string{"send"}},
-	{"udpchat ", []string{"bench", "chat", "completion", "demo", "help", "keygen", "listen", "man", "ping", "proxy", "room", "send"}},
+	{"udpchat ", []string{"bench", "chat", "completion", "demo", "help", "keygen", "listen", "man", "mtu", "ping", "proxy", "room", "send"}},
 	{"udpchat send --wa", []string{"--wait"}},
 	{"udpchat room join --ni", []string{"--nick"}},
 	{"udpchat send 127.0.0.1:9000 --cou", []string{"--count"}},
