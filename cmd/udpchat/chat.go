@@ -101,6 +101,11 @@ func runChat(c *cli.Context) error {
 	}
 	if !ch.connected {
 		ch.recvErr = enableRecvErr(conn)
+		// --bind: answer from the address the peer wrote to
+		if ch.bc, err = dgram.NewConn(conn, dgram.ConnConfig{Dst: true, Batch: 1}); err != nil {
+			conn.Close()
+			return err
+		}
 	}
 	con := openConsole(c.App.Reader, c.App.Writer, c.App.ErrWriter, "> ")
 	defer con.close()
@@ -119,6 +124,7 @@ const defaultPeerIdle = 30 * time.Second
 
 type chat struct {
 	conn      *net.UDPConn
+	bc        *dgram.Conn // --bind: conn, to send from the address the peer contacted
 	connected bool
 	out, errw io.Writer
 	keys      *keyring // --key-file: seal is used by the sender, open by the receiver
@@ -140,6 +146,7 @@ type chat struct {
 	candAt    time.Time
 	refused   map[netip.AddrPort]uint64 // datagrams refused, by address (bounded)
 	refusedN  uint64
+	contacted map[netip.AddrPort]dgram.Datagram // --bind: the address each sender wrote to (To, IfIndex; bounded)
 	rejected  seal.Rejections
 }
 
@@ -252,18 +259,27 @@ func (ch *chat) send(line []byte) {
 			ch.sent.Add(1)
 		}
 	}()
-	if ch.connected {
-		_, err = ch.conn.Write(line)
-	} else {
-		_, err = ch.conn.WriteToUDPAddrPort(line, peer)
+	write := func() error {
+		if ch.connected {
+			_, err := ch.conn.Write(line)
+			return err
+		}
+		// from the address the peer wrote to, so that a peer on a
+		// connected socket hears us (a socket bound to :PORT would
+		// otherwise answer from whichever address the routes pick)
+		ch.mu.Lock()
+		to := ch.contacted[peer]
+		ch.mu.Unlock()
+		_, err := ch.bc.WriteBatch([]dgram.Message{{Buf: line, Addr: peer, Local: to.To, IfIndex: to.IfIndex}})
+		return err
 	}
-	if err != nil {
+	if err = write(); err != nil {
 		err = dgram.Classify("send", peer.String(), err)
 		if errors.Is(err, dgram.ErrRefused) {
 			// The refusal answers an earlier datagram; this one was not
 			// sent either. Try once more.
 			ch.peerGone(peer)
-			if _, err = ch.conn.Write(line); err == nil {
+			if err = write(); err == nil {
 				return
 			}
 			err = dgram.Classify("send", peer.String(), err)
@@ -345,6 +361,22 @@ func (ch *chat) accept(from netip.AddrPort) bool {
 	return false
 }
 
+// noteContacted remembers which of our addresses d's sender wrote to, for
+// the replies (--bind); the table is bounded like the refused one.
+func (ch *chat) noteContacted(d dgram.Datagram) {
+	if ch.connected || !d.To.IsValid() {
+		return
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.contacted == nil {
+		ch.contacted = make(map[netip.AddrPort]dgram.Datagram)
+	}
+	if _, ok := ch.contacted[d.From]; ok || len(ch.contacted) < maxRefusedShown+1 {
+		ch.contacted[d.From] = dgram.Datagram{To: d.To, IfIndex: d.IfIndex}
+	}
+}
+
 // receive prints datagrams as they arrive until the socket is closed.
 func (ch *chat) receive() error {
 	r := dgram.NewReader(ch.conn, 0)
@@ -374,6 +406,7 @@ func (ch *chat) receive() error {
 				continue
 			}
 		}
+		ch.noteContacted(d)
 		if !ch.accept(d.From) {
 			continue
 		}

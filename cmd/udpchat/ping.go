@@ -183,8 +183,6 @@ func (p *pinger) due(q uint64) time.Time { return p.start.Add(time.Duration(q) *
 func (p *pinger) more() bool { return p.opts.count == 0 || p.next < p.opts.count }
 
 func (p *pinger) run(ctx context.Context) error {
-	stop := wakeOnDone(ctx, p.conn)
-	defer stop()
 	p.start = time.Now()
 	defer func() { p.end = time.Now() }()
 	p.buf = make([]byte, p.opts.size)
@@ -215,13 +213,7 @@ func (p *pinger) run(ctx context.Context) error {
 				deadline = t
 			}
 		}
-		if err := p.conn.SetReadDeadline(deadline); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		d, err := p.reader.Read()
+		d, err := p.reader.ReadContext(ctx, deadline)
 		switch {
 		case err == nil:
 			if err := p.reply(d, time.Now()); err != nil {

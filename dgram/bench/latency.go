@@ -84,11 +84,10 @@ func rawPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res 
 	stopFn := context.AfterFunc(ctx, func() { stopped.Store(true) })
 	defer stopFn()
 	var loopErr error
-	err := rawSocket(conn, 10*time.Millisecond, func(fd int) {
+	err := rawSocket(conn, 10*time.Millisecond, func(r *rawConn) {
 		buf := make([]byte, cfg.Size)
 		copy(buf[seq.HeaderLen:], "udpchat bench latency probe ")
 		in := make([]byte, dgram.RecvBufferSize)
-		var from rawAddr
 		start := time.Now()
 		measureFrom := start.Add(cfg.Warmup)
 		end := measureFrom.Add(cfg.Duration)
@@ -100,7 +99,7 @@ func rawPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res 
 			next++
 			res.Sent++
 			outstanding++
-			return sendTo(fd, buf, nil)
+			return r.send(buf)
 		}
 		for range cfg.Inflight {
 			if loopErr = send(time.Now()); loopErr != nil {
@@ -108,7 +107,7 @@ func rawPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res 
 			}
 		}
 		for !stopped.Load() {
-			n := recvFrom(fd, in, &from, cfg.BusyPoll)
+			n := r.recv(in, cfg.BusyPoll)
 			now := time.Now()
 			if !now.Before(end) {
 				break

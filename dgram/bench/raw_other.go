@@ -1,4 +1,4 @@
-//go:build !(linux && (amd64 || arm64))
+//go:build !linux
 
 package bench
 
@@ -9,16 +9,19 @@ import (
 	"time"
 )
 
-type rawAddr struct{}
+// rawConn is the latency path's socket, on Linux only.
+type rawConn struct{}
 
-func (a *rawAddr) addrPort() netip.AddrPort { return netip.AddrPort{} }
-
-func rawSocket(conn *net.UDPConn, tick time.Duration, f func(fd int)) error {
-	return errors.New("bench: raw sockets need Linux")
+func rawSocket(conn *net.UDPConn, tick time.Duration, f func(r *rawConn)) error {
+	return errors.New("bench: the raw latency path needs Linux")
 }
 
-func recvFrom(fd int, b []byte, from *rawAddr, dontwait bool) int { return -1 }
+func (r *rawConn) recv(buf []byte, dontwait bool) int { return -1 }
 
-func sendTo(fd int, b []byte, to *rawAddr) error { return errors.New("bench: raw sockets need Linux") }
+func (r *rawConn) reply(b []byte) error { return errors.New("bench: the raw latency path needs Linux") }
+
+func (r *rawConn) from() netip.AddrPort { return netip.AddrPort{} }
+
+func (r *rawConn) send(b []byte) error { return errors.New("bench: the raw latency path needs Linux") }
 
 const haveRaw = false

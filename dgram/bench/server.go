@@ -66,6 +66,7 @@ type Server struct {
 
 	mu          sync.Mutex // guards the session below, for Close and tests
 	client      netip.AddrPort
+	clientTo    dgram.Message // the address (and interface) client contacted: replies leave from it
 	started     time.Time
 	interval    time.Duration
 	nextPush    time.Time
@@ -73,6 +74,8 @@ type Server struct {
 	busy        atomic.Bool
 	latency     bool // a latency session starts: echo on raw system calls
 	latencyBusy bool
+
+	pusher *dgram.Batch // interval reports, from Serve's goroutine
 
 	countOnly bool   // benchmarks of the tracking cost: count, do not track
 	counted   uint64 // datagrams counted so
@@ -89,6 +92,9 @@ func NewServer(conn *net.UDPConn) *Server {
 	s := &Server{conn: conn, tracker: seq.NewTracker(seq.Config{}), closing: make(chan struct{}), done: make(chan struct{})}
 	s.rcvbuf, _, _ = dgram.SetBuffers(conn, 4<<20, 4<<20)
 	s.gro = dgram.EnableGRO(conn) == nil
+	if dgram.LocalAddrPort(conn).Addr().IsUnspecified() {
+		_ = dgram.EnableDst(conn) // answer from the address each client contacted
+	}
 	return s
 }
 
@@ -108,6 +114,9 @@ func (s *Server) Serve() error {
 	}
 	w, err := dgram.NewWriter(s.conn, 64, true)
 	if err != nil {
+		return err
+	}
+	if s.pusher, err = dgram.NewBatch(s.conn, 1); err != nil {
 		return err
 	}
 	msgs := make([]dgram.Message, 64)
@@ -172,9 +181,9 @@ func (s *Server) Serve() error {
 			for d := range m.All() {
 				switch {
 				case len(d) >= seq.HeaderLen && d[0] == seq.Magic0 && d[3] == byte(TypeProbe):
-					_, _, _ = w.Add(d, m.Addr)
+					_, _, _ = w.AddFrom(d, m.Addr, m.Local, m.IfIndex)
 				case len(d) >= seq.HeaderLen && d[0] == seq.Magic0 && d[3] == byte(TypeControl):
-					s.control(d[seq.HeaderLen:], m.Addr, now, w)
+					s.control(d[seq.HeaderLen:], m, now, w)
 				case s.countOnly:
 					s.counted++
 				default:
@@ -197,23 +206,23 @@ func (s *Server) Serve() error {
 // rawEcho serves a latency session on blocking (or, busy, spinning)
 // system calls, until its stop or Close.
 func (s *Server) rawEcho(busy bool) {
-	_ = rawSocket(s.conn, 50*time.Millisecond, func(fd int) {
+	_ = s.conn.SetReadDeadline(time.Time{})
+	_ = rawSocket(s.conn, 50*time.Millisecond, func(r *rawConn) {
 		buf := make([]byte, dgram.RecvBufferSize)
-		var from rawAddr
 		for {
 			select {
 			case <-s.closing:
 				return
 			default:
 			}
-			n := recvFrom(fd, buf, &from, busy)
+			n := r.recv(buf, busy)
 			if n < seq.HeaderLen || buf[0] != seq.Magic0 || buf[1] != seq.Magic1 {
 				continue
 			}
 			d := buf[:n]
 			switch seq.Type(d[3]) {
 			case TypeProbe:
-				_ = sendTo(fd, d, &from)
+				_ = r.reply(d)
 			case TypeControl:
 				var c Control
 				if json.Unmarshal(d[seq.HeaderLen:], &c) != nil {
@@ -223,8 +232,8 @@ func (s *Server) rawEcho(busy bool) {
 				if c.Op == "stop" {
 					op = "result"
 				}
-				reply := s.counters(from.addrPort(), op, time.Now())
-				_ = sendTo(fd, encodeControl(&reply), &from)
+				reply := s.counters(r.from(), op, time.Now())
+				_ = r.reply(encodeControl(&reply))
 				if c.Op == "stop" {
 					return
 				}
@@ -233,16 +242,18 @@ func (s *Server) rawEcho(busy bool) {
 	})
 }
 
-// control answers one control message.
-func (s *Server) control(body []byte, from netip.AddrPort, now time.Time, w *dgram.Writer) {
+// control answers one control message, which came in m.
+func (s *Server) control(body []byte, m *dgram.Message, now time.Time, w *dgram.Writer) {
 	var c Control
 	if json.Unmarshal(body, &c) != nil {
 		return
 	}
+	from := m.Addr
 	switch c.Op {
 	case "hello":
 		s.mu.Lock()
 		s.client, s.started = from, now
+		s.clientTo = dgram.Message{Local: m.Local, IfIndex: m.IfIndex}
 		s.interval = time.Duration(c.IntervalS * float64(time.Second))
 		s.nextPush = time.Time{}
 		if s.interval > 0 && c.Mode == "throughput" {
@@ -254,14 +265,14 @@ func (s *Server) control(body []byte, from netip.AddrPort, now time.Time, w *dgr
 		s.latencyBusy = c.Busy
 		s.busy.Store(c.Busy && !s.latency)
 		reply := s.counters(from, "ready", now)
-		_, _, _ = w.Add(encodeControl(&reply), from)
+		_, _, _ = w.AddFrom(encodeControl(&reply), from, m.Local, m.IfIndex)
 	case "stop":
 		s.busy.Store(false)
 		s.mu.Lock()
 		s.nextPush = time.Time{}
 		s.mu.Unlock()
 		reply := s.counters(from, "result", now)
-		_, _, _ = w.Add(encodeControl(&reply), from)
+		_, _, _ = w.AddFrom(encodeControl(&reply), from, m.Local, m.IfIndex)
 	}
 }
 
@@ -289,6 +300,7 @@ func (s *Server) maybePush(now time.Time) {
 	s.mu.Lock()
 	due := !s.nextPush.IsZero() && !now.Before(s.nextPush)
 	client := s.client
+	push := s.clientTo
 	if due {
 		s.nextPush = s.nextPush.Add(s.interval)
 		if s.nextPush.Before(now) {
@@ -300,7 +312,8 @@ func (s *Server) maybePush(now time.Time) {
 		return
 	}
 	c := s.counters(client, "interval", now)
-	_, _ = s.conn.WriteToUDPAddrPort(encodeControl(&c), client)
+	push.Buf, push.Addr = encodeControl(&c), client
+	_, _ = s.pusher.Write([]dgram.Message{push})
 }
 
 // Close stops Serve (waking it with a past read deadline: the socket stays
