@@ -153,7 +153,7 @@ func transfer(t *testing.T, l link, cfg Config, msgs [][]byte) (client, server S
 }
 
 // fast is a configuration for tests: quick timeouts so failures show fast.
-var fast = Config{InitialRTO: 50 * time.Millisecond, MaxRetries: 20}
+var fast = Config{InitialRTO: 50 * time.Millisecond}
 
 func TestTransferThroughImpairments(t *testing.T) {
 	ge, _ := netem.Burst(0.1, 3)
@@ -231,7 +231,7 @@ func TestFileThroughLoss(t *testing.T) {
 
 func TestReceiverDiesSenderFails(t *testing.T) {
 	s, cpc := udp(t), udp(t)
-	cfg := Config{IdleTimeout: 2 * time.Second, InitialRTO: 20 * time.Millisecond, MaxRetries: 5, MaxRTO: 200 * time.Millisecond}
+	cfg := Config{IdleTimeout: 2 * time.Second, InitialRTO: 20 * time.Millisecond, MaxRTO: 200 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	ln, err := Listen(s, cfg)
@@ -256,6 +256,10 @@ func TestReceiverDiesSenderFails(t *testing.T) {
 		t.Fatalf("Recv = %q, %v", m, err)
 	}
 	// The receiving process dies: nothing answers any more, not even a RESET.
+	sc.mu.Lock()
+	sc.m.done = true
+	sc.mu.Unlock()
+	sc.teardown()
 	ln.ep.close()
 	start := time.Now()
 	var sendErr error
@@ -299,7 +303,7 @@ func TestSenderDiesReceiverFails(t *testing.T) {
 	sc.Recv()
 	// The sending process dies without a word.
 	c.mu.Lock()
-	c.done = true
+	c.m.done = true
 	c.mu.Unlock()
 	c.teardown()
 	_, err = sc.Recv()
@@ -403,7 +407,7 @@ func TestDialNobody(t *testing.T) {
 	dead := udp(t)
 	addr := addrOf(dead)
 	dead.Close()
-	cfg := Config{InitialRTO: 10 * time.Millisecond, MaxRetries: 3, MaxRTO: 50 * time.Millisecond}
+	cfg := Config{InitialRTO: 10 * time.Millisecond, MaxRTO: 50 * time.Millisecond, IdleTimeout: 300 * time.Millisecond}
 	_, err := Dial(context.Background(), cpc, addr, cfg)
 	if !errors.Is(err, ErrPeerUnreachable) {
 		t.Fatalf("Dial(nobody) = %v, want ErrPeerUnreachable", err)

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/udpchat/udpchat/dgram"
@@ -20,22 +22,28 @@ type connKey struct {
 }
 
 // endpoint is one socket's side of arq: it reads every packet, checks it,
-// hands it to its connection, and writes what the connections send, in
-// batches (with UDP GSO where the socket allows).
+// hands it to its connection (or, for a Listener, answers the handshake),
+// and writes what the connections send, in batches (with UDP GSO where
+// the socket allows).
 type endpoint struct {
-	pc  net.PacketConn
-	udp *net.UDPConn
+	pc        net.PacketConn
+	udp       *net.UDPConn
+	connected bool // pc is a connected socket: writes go to its peer
 
 	wmu     sync.Mutex
 	w       *dgram.Writer // for a *net.UDPConn
 	scratch []byte
+	werr    error // a refusal the last flush met
 
 	mu    sync.Mutex
 	conns map[connKey]*Conn
 	ln    *Listener
 
-	corrupt  atomic.Uint64 // bad checksum
-	stray    atomic.Uint64 // not arq, malformed, or for no connection
+	corrupt   atomic.Uint64 // bad checksum
+	notArq    atomic.Uint64 // not an arq packet at all
+	malformed atomic.Uint64 // an arq type, but not a valid packet
+	unknown   atomic.Uint64 // for no connection we know
+
 	stopping chan struct{}
 	stopOnce sync.Once
 	readDone chan struct{}
@@ -45,6 +53,7 @@ func newEndpoint(pc net.PacketConn) (*endpoint, error) {
 	ep := &endpoint{pc: pc, conns: map[connKey]*Conn{}, stopping: make(chan struct{}), readDone: make(chan struct{})}
 	if u, ok := pc.(*net.UDPConn); ok {
 		ep.udp = u
+		ep.connected = u.RemoteAddr() != nil
 		_, _, _ = dgram.SetBuffers(u, 8<<20, 8<<20)
 		_ = dgram.EnableGRO(u)
 		w, err := dgram.NewWriter(u, dgram.DefaultBatch, true)
@@ -60,35 +69,65 @@ func newEndpoint(pc net.PacketConn) (*endpoint, error) {
 }
 
 // send encodes p for to and queues it (a *net.UDPConn) or writes it (any
-// other PacketConn). It returns the packet's size.
-func (ep *endpoint) send(p *Packet, to netip.AddrPort) int {
+// other PacketConn).
+func (ep *endpoint) send(p *Packet, to netip.AddrPort) {
 	ep.wmu.Lock()
 	defer ep.wmu.Unlock()
 	ep.scratch = p.Append(ep.scratch[:0])
-	if ep.w != nil {
-		_, _, _ = ep.w.Add(ep.scratch, to)
-	} else {
-		_, _ = ep.pc.WriteTo(ep.scratch, net.UDPAddrFromAddrPort(to))
+	if ep.connected {
+		to = netip.AddrPort{}
 	}
-	// Send errors are not reported here: a lost packet is recovered like
-	// any loss, and a peer that is gone shows as timeouts.
-	return len(ep.scratch)
-}
-
-// flush writes what send queued.
-func (ep *endpoint) flush() {
-	if ep.w == nil {
+	if ep.w != nil {
+		if _, _, err := ep.w.Add(ep.scratch, to); err != nil {
+			ep.noteWriteErr(err)
+		}
 		return
 	}
+	if _, err := ep.pc.WriteTo(ep.scratch, net.UDPAddrFromAddrPort(to)); err != nil {
+		ep.noteWriteErr(err)
+	}
+}
+
+// noteWriteErr keeps a refusal (ICMP port unreachable, reported on a
+// connected socket) for the next flush to return. Other send errors are
+// not reported: a lost packet is recovered like any loss, and a peer that
+// is gone shows as silence. Called with ep.wmu held.
+func (ep *endpoint) noteWriteErr(err error) {
+	if ep.werr == nil && isRefused(err) {
+		ep.werr = err
+	}
+}
+
+func isRefused(err error) bool {
+	return errors.Is(err, dgram.ErrRefused) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// refusedErr is the error of a connection whose peer's host answered ICMP
+// port unreachable: the same as a plain `send --wait` gets.
+func refusedErr(peer netip.AddrPort, cause error) error {
+	return &dgram.Error{Op: "send", Addr: peer.String(), Kind: dgram.ErrRefused, Err: cause}
+}
+
+// flush writes what send queued. It returns a refusal (ICMP port
+// unreachable) met since the last flush: the cause of the error the
+// connection ends with.
+func (ep *endpoint) flush() error {
 	ep.wmu.Lock()
 	defer ep.wmu.Unlock()
-	_, _, _ = ep.w.Flush()
+	if ep.w != nil {
+		if _, _, err := ep.w.Flush(); err != nil {
+			ep.noteWriteErr(err)
+		}
+	}
+	err := ep.werr
+	ep.werr = nil
+	return err
 }
 
 func (ep *endpoint) add(c *Conn) bool {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	k := connKey{c.peer, c.id}
+	k := connKey{c.peer, c.ID()}
 	if _, dup := ep.conns[k]; dup {
 		return false
 	}
@@ -99,9 +138,15 @@ func (ep *endpoint) add(c *Conn) bool {
 func (ep *endpoint) remove(c *Conn) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	if ep.conns[connKey{c.peer, c.id}] == c {
-		delete(ep.conns, connKey{c.peer, c.id})
+	if k := (connKey{c.peer, c.ID()}); ep.conns[k] == c {
+		delete(ep.conns, k)
 	}
+}
+
+func (ep *endpoint) count() int {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	return len(ep.conns)
 }
 
 func (ep *endpoint) lookup(addr netip.AddrPort, id uint32) *Conn {
@@ -110,59 +155,72 @@ func (ep *endpoint) lookup(addr netip.AddrPort, id uint32) *Conn {
 	return ep.conns[connKey{addr, id}]
 }
 
+func (ep *endpoint) all() []*Conn {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	conns := make([]*Conn, 0, len(ep.conns))
+	for _, c := range ep.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// reader is the state of the endpoint's reading goroutine.
+type reader struct {
+	ep      *endpoint
+	pkt     Packet
+	mac     hash.Hash // a Listener's cookie MAC, owned by the reader
+	touched []*Conn
+}
+
+// dispatch handles one datagram.
+func (r *reader) dispatch(b []byte, from netip.AddrPort, now time.Time) {
+	ep := r.ep
+	if !IsArq(b) {
+		ep.notArq.Add(1)
+		return
+	}
+	p := &r.pkt
+	if err := Decode(b, p); err != nil {
+		if errors.Is(err, ErrChecksum) {
+			ep.corrupt.Add(1)
+		} else {
+			ep.malformed.Add(1)
+		}
+		return
+	}
+	c := ep.lookup(from, p.Conn)
+	if c == nil {
+		if ep.ln == nil || !ep.ln.handshake(r, p, from, now) {
+			ep.unknown.Add(1)
+		}
+		return
+	}
+	c.receive(p, now)
+	for _, t := range r.touched {
+		if t == c {
+			return
+		}
+	}
+	r.touched = append(r.touched, c)
+}
+
+// finish answers, once per batch, what the batch's packets asked for.
+func (r *reader) finish(now time.Time) {
+	for i, c := range r.touched {
+		c.afterBatch(now)
+		r.touched[i] = nil
+	}
+	r.touched = r.touched[:0]
+	_ = r.ep.flush()
+}
+
 // readLoop reads packets until the endpoint is closed.
 func (ep *endpoint) readLoop() {
 	defer close(ep.readDone)
-	var (
-		pkt     Packet
-		touched []*Conn
-	)
-	dispatch := func(b []byte, from netip.AddrPort, now time.Time) {
-		if !IsArq(b) {
-			ep.stray.Add(1)
-			return
-		}
-		if err := Decode(b, &pkt); err != nil {
-			if errors.Is(err, ErrChecksum) {
-				ep.corrupt.Add(1)
-			} else {
-				ep.stray.Add(1)
-			}
-			return
-		}
-		c := ep.lookup(from, pkt.Conn)
-		if c == nil {
-			if pkt.Type == TypeSyn && ep.ln != nil {
-				c = ep.ln.open(from, &pkt, now)
-			}
-			if c == nil {
-				ep.stray.Add(1)
-				return
-			}
-		}
-		c.mu.Lock()
-		c.handle(&pkt, now)
-		c.mu.Unlock()
-		for _, t := range touched {
-			if t == c {
-				return
-			}
-		}
-		touched = append(touched, c)
-	}
-	finish := func(now time.Time) {
-		for i, c := range touched {
-			c.mu.Lock()
-			c.afterBatch(now)
-			done := c.done
-			c.mu.Unlock()
-			if done {
-				c.kick()
-			}
-			touched[i] = nil
-		}
-		touched = touched[:0]
-		ep.flush()
+	r := &reader{ep: ep}
+	if ep.ln != nil {
+		r.mac = newMAC(ep.ln.secret[:])
 	}
 	if ep.udp != nil {
 		rb, err := dgram.NewBatch(ep.udp, dgram.DefaultBatch)
@@ -179,21 +237,18 @@ func (ep *endpoint) readLoop() {
 				if ep.stopped() || errors.Is(err, net.ErrClosed) {
 					return
 				}
-				continue // a transient error (an ICMP report): keep reading
+				ep.readError(err)
+				continue
 			}
 			now := time.Now()
 			for i := range msgs[:n] {
 				m := &msgs[i]
-				b, seg := m.Buf[:m.N], m.Segment
-				if seg <= 0 || seg >= len(b) {
-					dispatch(b, m.Addr, now)
-					continue
-				}
-				for off := 0; off < len(b); off += seg {
-					dispatch(b[off:min(off+seg, len(b))], m.Addr, now)
+				from := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
+				for d := range m.All() {
+					r.dispatch(d, from, now)
 				}
 			}
-			finish(now)
+			r.finish(now)
 		}
 	}
 	buf := make([]byte, dgram.RecvBufferSize)
@@ -203,18 +258,31 @@ func (ep *endpoint) readLoop() {
 			if ep.stopped() || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			ep.readError(err)
 			continue
 		}
 		ua, ok := addr.(*net.UDPAddr)
 		if !ok {
-			ep.stray.Add(1)
+			ep.notArq.Add(1)
 			continue
 		}
 		from := ua.AddrPort()
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		now := time.Now()
-		dispatch(buf[:n], from, now)
-		finish(now)
+		r.dispatch(buf[:n], from, now)
+		r.finish(now)
+	}
+}
+
+// readError handles an error of a read: a refusal (ICMP port unreachable
+// on a connected socket) ends the connections; anything else is
+// transient, and reading goes on.
+func (ep *endpoint) readError(err error) {
+	if !isRefused(err) {
+		return
+	}
+	for _, c := range ep.all() {
+		c.fail(refusedErr(c.peer, err))
 	}
 }
 
@@ -235,7 +303,7 @@ func (ep *endpoint) close() {
 		_ = ep.pc.SetReadDeadline(time.Unix(1, 0))
 		<-ep.readDone
 		_ = ep.pc.SetReadDeadline(time.Time{})
-		ep.flush()
+		_ = ep.flush()
 	})
 }
 
@@ -251,19 +319,25 @@ func randomID() uint32 {
 
 // Dial opens a connection to raddr over pc, a socket the caller owns (and
 // no one else reads while the connection lives). It sends SYN with a
-// random connection ID, retransmitting on the RFC 6298 timer, until the
-// peer answers, MaxRetries tries have gone, or ctx ends.
+// random connection ID, echoes the server's cookie, and returns once the
+// server answered it; it retransmits on the RFC 6298 timer until the
+// server answers, IdleTimeout passes, or ctx ends.
+//
+// On a connected socket (net.DialUDP), an ICMP port unreachable from the
+// peer's host ends the connection at once, with a *dgram.Error whose Kind
+// is dgram.ErrRefused.
 func Dial(ctx context.Context, pc net.PacketConn, raddr netip.AddrPort, cfg Config) (*Conn, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	raddr = netip.AddrPortFrom(raddr.Addr().Unmap(), raddr.Port())
+	now := time.Now()
+	m, err := NewClient(cfg, randomID(), now)
+	if err != nil {
 		return nil, err
 	}
 	ep, err := newEndpoint(pc)
 	if err != nil {
 		return nil, err
 	}
-	raddr = netip.AddrPortFrom(raddr.Addr().Unmap(), raddr.Port())
-	c := newConn(ep, raddr, randomID(), cfg, true, time.Now())
+	c := newConn(ep, raddr, m)
 	c.ownsEP = true
 	ep.add(c)
 	go ep.readLoop()
@@ -271,139 +345,22 @@ func Dial(ctx context.Context, pc net.PacketConn, raddr netip.AddrPort, cfg Conf
 	stop := context.AfterFunc(ctx, func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
 	defer stop()
 	c.mu.Lock()
-	for !c.established && c.err == nil && ctx.Err() == nil {
+	c.output(now)
+	for !c.m.Established() && !c.m.Done() && ctx.Err() == nil {
 		c.cond.Wait()
 	}
-	err = c.err
-	established := c.established
+	err = c.m.Err()
+	established := c.m.Established() && !c.m.Done()
 	c.mu.Unlock()
 	if !established {
 		if err == nil {
 			err = ctx.Err()
 		}
+		if err == nil {
+			err = ErrClosed
+		}
 		c.Abort()
 		return nil, err
 	}
 	return c, nil
-}
-
-// Listener accepts arq connections on one socket; every connection
-// answers from that socket (no port per transfer), so it works through
-// NATs and proxies.
-type Listener struct {
-	ep       *endpoint
-	cfg      Config
-	accept   chan *Conn
-	maxConns int
-	closed   chan struct{}
-	once     sync.Once
-	rejected atomic.Uint64
-}
-
-// MaxConns bounds a Listener's connections; SYNs beyond it are refused.
-const MaxConns = 1024
-
-// Listen accepts connections on pc, which the caller owns.
-func Listen(pc net.PacketConn, cfg Config) (*Listener, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	ep, err := newEndpoint(pc)
-	if err != nil {
-		return nil, err
-	}
-	l := &Listener{ep: ep, cfg: cfg, accept: make(chan *Conn, 64), maxConns: MaxConns, closed: make(chan struct{})}
-	ep.ln = l
-	go ep.readLoop()
-	return l, nil
-}
-
-// open makes a connection for a new SYN. Called from the reader.
-func (l *Listener) open(from netip.AddrPort, syn *Packet, now time.Time) *Conn {
-	select {
-	case <-l.closed:
-		return nil
-	default:
-	}
-	l.ep.mu.Lock()
-	n := len(l.ep.conns)
-	l.ep.mu.Unlock()
-	if n >= l.maxConns {
-		l.rejected.Add(1)
-		return nil
-	}
-	c := newConn(l.ep, from, syn.Conn, l.cfg, false, now)
-	c.established = true
-	c.adoptPeer(syn)
-	if !l.ep.add(c) {
-		return nil
-	}
-	c.start()
-	select {
-	case l.accept <- c:
-	default: // nobody accepts: refuse
-		l.rejected.Add(1)
-		c.mu.Lock()
-		c.sendReset(ReasonFailed, now)
-		c.fail(errors.New("arq: accept queue full"))
-		c.mu.Unlock()
-		go c.teardown()
-		return nil
-	}
-	c.mu.Lock()
-	c.sendCtl(TypeSynAck, now)
-	c.mu.Unlock()
-	return c
-}
-
-// Accept waits for the next connection.
-func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
-	select {
-	case c := <-l.accept:
-		return c, nil
-	case <-l.closed:
-		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// Addr returns the socket's address.
-func (l *Listener) Addr() net.Addr { return l.ep.pc.LocalAddr() }
-
-// Corrupt returns how many packets failed their checksum, and Stray how
-// many were not arq packets or belonged to no connection.
-func (l *Listener) Corrupt() uint64 { return l.ep.corrupt.Load() }
-
-// Stray returns how many packets were dropped as not arq, malformed or
-// for no known connection.
-func (l *Listener) Stray() uint64 { return l.ep.stray.Load() }
-
-// Close aborts every connection not yet closed, stops the reader and waits
-// for every goroutine the listener started. The socket stays open.
-func (l *Listener) Close() error {
-	l.once.Do(func() {
-		close(l.closed)
-		l.ep.mu.Lock()
-		conns := make([]*Conn, 0, len(l.ep.conns))
-		for _, c := range l.ep.conns {
-			conns = append(conns, c)
-		}
-		l.ep.mu.Unlock()
-		for _, c := range conns {
-			c.Abort()
-		}
-		l.ep.close()
-		for {
-			select {
-			case c := <-l.accept:
-				c.Abort()
-				continue
-			default:
-			}
-			break
-		}
-	})
-	return nil
 }

@@ -19,6 +19,7 @@ const (
 	TypeFinAck = 21 // everything up to the FIN arrived
 	TypeReset  = 22 // abort
 	TypePing   = 23 // keepalive; answered with an ACK
+	TypeCookie = 24 // the client echoes the server's cookie: its address is proven
 )
 
 // Data flags.
@@ -44,6 +45,9 @@ const (
 	DataOverhead = baseLen + 1 + crcLen
 	// MaxSACK is the most SACK ranges an ACK carries.
 	MaxSACK = 32
+	// CookieLen is the size of the server's address-validation cookie:
+	// a 4-byte timestamp and a 12-byte truncated HMAC-SHA256.
+	CookieLen = 16
 )
 
 // Range is a half-open range of segment numbers [Start, End).
@@ -59,10 +63,12 @@ type Packet struct {
 	Flags   uint8  // DATA
 	Payload []byte // DATA; aliases the decoded buffer
 
-	Window uint32 // ACK, SYN, SYN-ACK: free receive buffer, in segments
-	MSS    uint16 // SYN, SYN-ACK: largest payload the sender of it accepts
+	Window uint32 // ACK, SYN, SYN-ACK, COOKIE: free receive buffer, in segments
+	MSS    uint16 // SYN, SYN-ACK, COOKIE: largest payload the sender of it accepts
 	NSACK  int    // ACK: ranges in SACK
 	SACK   [MaxSACK]Range
+
+	Cookie [CookieLen]byte // SYN-ACK, COOKIE: the server's address-validation cookie
 
 	Reason uint8 // RESET
 }
@@ -73,7 +79,34 @@ const (
 	ReasonUnknown  = 2 // the peer does not know this connection
 	ReasonFailed   = 3 // the peer gave up (timeout, retries)
 	ReasonTooLarge = 4 // a message over the peer's limit
+	ReasonBusy     = 5 // the peer serves one transfer at a time and is busy
+	ReasonFull     = 6 // the peer has as many connections as it allows
+	ReasonStalled  = 7 // no data moved for the peer's idle timeout
+	ReasonZeroWnd  = 8 // the peer's window stayed closed for the idle timeout
 )
+
+// ReasonText says in words why a peer reset a connection.
+func ReasonText(r uint8) string {
+	switch r {
+	case ReasonClosed:
+		return "the peer closed before reading everything"
+	case ReasonUnknown:
+		return "the peer does not know this connection"
+	case ReasonFailed:
+		return "the peer gave up on the connection"
+	case ReasonTooLarge:
+		return "a message was over the peer's size limit"
+	case ReasonBusy:
+		return "the receiver is busy with another transfer"
+	case ReasonFull:
+		return "the receiver has as many connections as it allows"
+	case ReasonStalled:
+		return "no data moved for the peer's idle timeout"
+	case ReasonZeroWnd:
+		return "our receive window stayed closed for the peer's idle timeout"
+	}
+	return fmt.Sprintf("reason %d", r)
+}
 
 // Decode errors.
 var (
@@ -101,9 +134,13 @@ func (p *Packet) Append(b []byte) []byte {
 			b = binary.BigEndian.AppendUint64(b, r.Start)
 			b = binary.BigEndian.AppendUint64(b, r.End)
 		}
-	case TypeSyn, TypeSynAck:
+	case TypeSyn:
 		b = binary.BigEndian.AppendUint32(b, p.Window)
 		b = binary.BigEndian.AppendUint16(b, p.MSS)
+	case TypeSynAck, TypeCookie:
+		b = binary.BigEndian.AppendUint32(b, p.Window)
+		b = binary.BigEndian.AppendUint16(b, p.MSS)
+		b = append(b, p.Cookie[:]...)
 	case TypeReset:
 		b = append(b, p.Reason)
 	case TypeFin:
@@ -116,7 +153,25 @@ func (p *Packet) Append(b []byte) []byte {
 // type), without checking it further.
 func IsArq(b []byte) bool {
 	return len(b) >= seq.HeaderLen && b[0] == seq.Magic0 && b[1] == seq.Magic1 && b[2] == seq.Version &&
-		b[3] >= TypeSyn && b[3] <= TypePing
+		b[3] >= TypeSyn && b[3] <= TypeCookie
+}
+
+// Len returns the size of p encoded.
+func (p *Packet) Len() int {
+	n := baseLen + crcLen
+	switch p.Type {
+	case TypeData:
+		n += 1 + len(p.Payload)
+	case TypeAck:
+		n += 5 + 16*p.NSACK
+	case TypeSyn:
+		n += 6
+	case TypeSynAck, TypeCookie:
+		n += 6 + CookieLen
+	case TypeReset, TypeFin:
+		n++
+	}
+	return n
 }
 
 // Decode parses b into p. p.Payload aliases b. Every length, count and
@@ -158,11 +213,17 @@ func Decode(b []byte, p *Packet) error {
 			}
 			p.SACK[i] = r
 		}
-	case TypeSyn, TypeSynAck:
+	case TypeSyn:
 		if len(rest) != 6 {
 			return ErrShort
 		}
 		p.Window, p.MSS = binary.BigEndian.Uint32(rest), binary.BigEndian.Uint16(rest[4:])
+	case TypeSynAck, TypeCookie:
+		if len(rest) != 6+CookieLen {
+			return ErrShort
+		}
+		p.Window, p.MSS = binary.BigEndian.Uint32(rest), binary.BigEndian.Uint16(rest[4:])
+		copy(p.Cookie[:], rest[6:])
 	case TypeReset:
 		if len(rest) != 1 {
 			return ErrShort

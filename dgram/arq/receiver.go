@@ -3,6 +3,7 @@ package arq
 import (
 	"math/bits"
 	"time"
+	"unsafe"
 )
 
 // recvSeg is a segment that arrived ahead of a gap.
@@ -11,6 +12,14 @@ type recvSeg struct {
 	end bool
 	at  time.Time
 }
+
+const recvSegSize = int(unsafe.Sizeof(recvSeg{}))
+
+// initialRing is the receive ring's size at the start, in segments; it
+// doubles, up to RecvWindow, each time the peer has delivered half of it
+// in order (so a peer that only sends out-of-order segments, or nothing,
+// never costs more than this).
+const initialRing = 64
 
 // message is a whole message waiting to be read.
 type message struct {
@@ -21,15 +30,25 @@ type message struct {
 // receiver is the receiving half of a connection: a window of segments
 // from nxt (the next expected), a bitmap of those that arrived out of
 // order, the message being reassembled, and the queue of whole messages
-// waiting for the application. Its free space is the window it
-// advertises. It does no I/O.
+// waiting for the application. Its free space, in segments and in bytes,
+// is the window it advertises. It does no I/O.
+//
+// Memory: everything it holds (out-of-order segments, the message being
+// reassembled, unread messages, the ring itself) is counted in held, kept
+// under Config.RecvBuffer bytes, and drawn from the Listener's shared
+// budget beyond a small reserve. What does not fit is dropped and
+// counted; the peer sends it again.
 type receiver struct {
 	cfg     *Config
+	bud     *budget
 	ring    []recvSeg
 	present []uint64 // bit q%len(ring): segment q arrived
+	maxRing int
 	nxt     uint64
 	high    uint64 // one past the highest segment received
 	ooo     int    // segments held beyond a gap
+	grownAt uint64 // nxt when the ring last grew
+	held    int    // bytes held (buffers' capacity), the ring included
 
 	msg       []byte // the message being reassembled
 	msgSegs   int
@@ -44,15 +63,22 @@ type receiver struct {
 	sinceAck int  // in-order segments since the last ACK
 	ackNow   bool // an ACK is due at once (out of order, duplicate, window)
 	lastWnd  uint32
-	tooLarge bool
 	lastOoo  uint64 // the latest segment that arrived beyond a gap
 	st       *Stats
 }
 
-func newReceiver(cfg *Config, st *Stats) *receiver {
-	n := (cfg.RecvWindow + 63) &^ 63 // whole bitmap words
-	return &receiver{cfg: cfg, ring: make([]recvSeg, n), present: make([]uint64, (n+63)/64),
-		st: st, lastWnd: uint32(n)}
+// reserve is what a connection may hold whatever the shared budget says.
+func (r *receiver) reserve() int { return 16 * (r.cfg.MSS + DataOverhead) }
+
+func newReceiver(cfg *Config, st *Stats, bud *budget) *receiver {
+	maxRing := (cfg.RecvWindow + 63) &^ 63 // whole bitmap words
+	n := min(initialRing, maxRing)
+	r := &receiver{cfg: cfg, bud: bud, maxRing: maxRing, st: st}
+	r.ring, r.present = make([]recvSeg, n), make([]uint64, (n+63)/64)
+	r.held = n * recvSegSize
+	bud.take(r.held, 0, r.held) // the first ring is always granted
+	r.lastWnd = r.window()
+	return r
 }
 
 func (r *receiver) bit(q uint64) (int, uint64) {
@@ -65,14 +91,58 @@ func (r *receiver) has(q uint64) bool {
 	return r.present[w]&m != 0
 }
 
-// window is the free receive buffer, in segments.
+// window is the free receive buffer, in segments: what the ring has room
+// for, and what the byte limit has room for.
 func (r *receiver) window() uint32 {
 	used := r.ooo + r.queued + r.msgSegs
-	return uint32(max(len(r.ring)-used, 0))
+	segs := min(len(r.ring), r.cfg.RecvWindow) - used
+	bytes := (r.cfg.RecvBuffer - r.held) / (r.cfg.MSS + DataOverhead)
+	return uint32(max(min(segs, bytes), 0))
 }
 
-// onData takes a DATA segment. It returns false when the segment breaks
-// the protocol (a message over MaxMessage), which ends the connection.
+// hold reserves n more bytes, from the connection's limit and the shared
+// budget.
+func (r *receiver) hold(n int) bool {
+	if r.held+n > r.cfg.RecvBuffer || !r.bud.take(n, r.held, r.reserve()) {
+		return false
+	}
+	r.held += n
+	return true
+}
+
+func (r *receiver) unhold(n int) {
+	r.held -= n
+	r.bud.give(n)
+}
+
+// grow doubles the ring (up to maxRing) once the peer has delivered half
+// of it in order since it last grew.
+func (r *receiver) grow() {
+	if len(r.ring) >= r.maxRing || r.nxt-r.grownAt < uint64(len(r.ring)/2) {
+		return
+	}
+	n := min(2*len(r.ring), r.maxRing)
+	if !r.hold((n - len(r.ring)) * recvSegSize) {
+		return // the ring stays as it is
+	}
+	old, oldPresent := r.ring, r.present
+	r.ring, r.present = make([]recvSeg, n), make([]uint64, (n+63)/64)
+	for q := r.nxt; q < r.high; q++ {
+		i := q % uint64(len(old))
+		if oldPresent[i/64]&(1<<(i%64)) == 0 {
+			continue
+		}
+		w, m := r.bit(q)
+		r.present[w] |= m
+		r.ring[q%uint64(n)] = old[i]
+	}
+	r.grownAt = r.nxt
+	r.st.RingGrowths++
+}
+
+// onData takes a DATA segment (at most MSS bytes: the caller checked). It
+// returns false when the segment breaks the protocol (a message over
+// MaxMessage), which ends the connection.
 func (r *receiver) onData(q uint64, end bool, payload []byte, now time.Time) bool {
 	r.st.SegmentsReceived++
 	if r.hasFin && q >= r.fin {
@@ -83,7 +153,7 @@ func (r *receiver) onData(q uint64, end bool, payload []byte, now time.Time) boo
 	if q < r.nxt || (q < r.high && r.has(q)) {
 		r.st.DuplicateSegments++
 		r.ackNow = true
-		return true
+		return r.drain(now)
 	}
 	if q >= r.nxt+uint64(r.window()) {
 		r.st.OutOfWindow++
@@ -91,13 +161,19 @@ func (r *receiver) onData(q uint64, end bool, payload []byte, now time.Time) boo
 		return true
 	}
 	if q != r.nxt {
-		r.st.OutOfOrder++
-		r.ackNow = true
 		// keep it until the gap fills
+		r.ackNow = true
+		buf := getSegBuf(len(payload))
+		if !r.hold(cap(*buf)) {
+			putSegBuf(buf)
+			r.st.DroppedMemory++
+			return true
+		}
+		r.st.OutOfOrder++
 		w, m := r.bit(q)
 		r.present[w] |= m
 		g := &r.ring[q%uint64(len(r.ring))]
-		g.buf = getSegBuf(len(payload))
+		g.buf = buf
 		*g.buf = append(*g.buf, payload...)
 		g.end, g.at = end, now
 		r.ooo++
@@ -106,35 +182,65 @@ func (r *receiver) onData(q uint64, end bool, payload []byte, now time.Time) boo
 		return true
 	}
 	// in order: this one, then whatever it unblocks
-	if !r.take(payload, end, now, now) {
+	ok, taken := r.take(payload, end, now, now)
+	if !ok {
 		return false
+	}
+	if !taken {
+		r.st.DroppedMemory++
+		r.ackNow = true // no memory now: the peer sends it again
+		return true
 	}
 	r.nxt++
 	r.high = max(r.high, r.nxt)
 	r.sinceAck++
+	return r.drain(now)
+}
+
+// drain moves the segments held in the ring from nxt on into the message
+// being assembled, as far as they go without a gap and memory allows.
+func (r *receiver) drain(now time.Time) bool {
+	if r.ring == nil {
+		return true // released
+	}
 	for r.nxt < r.high && r.has(r.nxt) {
-		w, m := r.bit(r.nxt)
-		r.present[w] &^= m
 		g := &r.ring[r.nxt%uint64(len(r.ring))]
-		r.ooo--
-		ok := r.take(*g.buf, g.end, g.at, now)
-		putSegBuf(g.buf)
-		*g = recvSeg{}
+		ok, taken := r.take(*g.buf, g.end, g.at, now)
 		if !ok {
 			return false
 		}
+		if !taken {
+			break // no memory for it in the message yet: it waits in the ring
+		}
+		w, m := r.bit(r.nxt)
+		r.present[w] &^= m
+		r.ooo--
+		r.unhold(cap(*g.buf))
+		putSegBuf(g.buf)
+		*g = recvSeg{}
 		r.nxt++
 		r.sinceAck++
 	}
+	r.grow()
 	return true
 }
 
 // take appends an in-order segment that arrived at `at` to the message
-// being assembled and queues the message when it ends (now).
-func (r *receiver) take(payload []byte, end bool, at, now time.Time) bool {
+// being assembled and queues the message when it ends (now). It returns
+// ok=false when the message goes over MaxMessage (a protocol error), and
+// taken=false when there is no memory for it now.
+func (r *receiver) take(payload []byte, end bool, at, now time.Time) (ok, taken bool) {
 	if len(r.msg)+len(payload) > r.cfg.MaxMessage {
-		r.tooLarge = true
-		return false
+		return false, false
+	}
+	if need := len(r.msg) + len(payload); need > cap(r.msg) {
+		c := min(max(need, 2*cap(r.msg), 2*r.cfg.MSS), max(r.cfg.MaxMessage, need))
+		if !r.hold(c - cap(r.msg)) {
+			return true, false
+		}
+		m := make([]byte, len(r.msg), c)
+		copy(m, r.msg)
+		r.msg = m
 	}
 	r.msg = append(r.msg, payload...)
 	r.msgSegs++
@@ -144,7 +250,7 @@ func (r *receiver) take(payload []byte, end bool, at, now time.Time) bool {
 	if end {
 		r.deliver(now)
 	}
-	return true
+	return true, true
 }
 
 func (r *receiver) deliver(now time.Time) {
@@ -166,27 +272,35 @@ func (r *receiver) deliver(now time.Time) {
 	r.msg, r.msgSegs, r.msgLastAt = nil, 0, time.Time{}
 }
 
-// pop returns the oldest queued message.
-func (r *receiver) pop() (message, bool) {
+// pop returns the oldest queued message; its memory is the caller's from
+// now on. It returns ok=false with an error-free empty message when none
+// waits, and fails (proto=false) only if segments held in the ring break
+// the protocol once memory lets them in.
+func (r *receiver) pop(now time.Time) (m message, ok, proto bool) {
 	if r.queueHead == len(r.queue) {
-		return message{}, false
+		return message{}, false, true
 	}
-	m := r.queue[r.queueHead]
+	m = r.queue[r.queueHead]
 	r.queue[r.queueHead] = message{}
 	r.queueHead++
 	if r.queueHead == len(r.queue) {
 		r.queue, r.queueHead = r.queue[:0], 0
 	}
 	r.queued -= m.segs
+	r.unhold(cap(m.data))
 	// A window that was small and opened wide deserves an update at once,
 	// or the sender waits for its next probe.
-	if w := r.window(); r.lastWnd < uint32(len(r.ring)/4) && w >= uint32(len(r.ring)/2) {
+	full := uint32(min(len(r.ring), r.cfg.RecvWindow))
+	if w := r.window(); r.lastWnd < full/4 && w >= full/2 {
 		r.ackNow = true
 	}
-	return m, true
+	return m, true, r.drain(now)
 }
 
-// eof reports whether every segment before the peer's FIN was read.
+// pending reports whether a message waits to be read.
+func (r *receiver) pending() bool { return r.queueHead < len(r.queue) }
+
+// complete reports whether every segment before the peer's FIN arrived.
 func (r *receiver) complete() bool { return r.hasFin && r.nxt == r.fin && r.msgSegs == 0 }
 
 // ack fills p with the acknowledgement to send: cumulative, window, and
@@ -215,11 +329,11 @@ func (r *receiver) ack(p *Packet) {
 		for q < r.high && p.NSACK < MaxSACK {
 			// find the next present segment, a word at a time
 			for q < r.high && !r.has(q) {
-				w, _ := r.bit(q)
-				if rest := r.present[w] >> (q % 64); rest != 0 {
+				i := q % uint64(len(r.ring))
+				if rest := r.present[i/64] >> (i % 64); rest != 0 {
 					q += uint64(bits.TrailingZeros64(rest))
 				} else {
-					q += 64 - q%64 // the rest of this word is empty
+					q += 64 - i%64 // the rest of this word is empty
 				}
 			}
 			if q >= r.high {
@@ -239,11 +353,29 @@ func (r *receiver) ack(p *Packet) {
 	r.sinceAck, r.ackNow = 0, false
 }
 
-// release frees every buffer.
-func (r *receiver) release() {
-	for i := range r.ring {
-		putSegBuf(r.ring[i].buf)
-		r.ring[i] = recvSeg{}
+// releaseIdle frees the buffers of a connection that ended, except the
+// messages that wait to be read (pop gives their memory back), and
+// returns the memory to the budget.
+func (r *receiver) releaseIdle() {
+	if r.ring == nil {
+		return
 	}
-	r.queue, r.msg = nil, nil
+	for i := range r.ring {
+		if r.ring[i].buf != nil {
+			r.unhold(cap(*r.ring[i].buf))
+			putSegBuf(r.ring[i].buf)
+		}
+	}
+	r.unhold(len(r.ring)*recvSegSize + cap(r.msg))
+	r.ooo, r.msg, r.msgSegs = 0, nil, 0
+	r.ring, r.present = nil, nil
+}
+
+// releaseAll frees everything, unread messages included.
+func (r *receiver) releaseAll() {
+	r.releaseIdle()
+	for _, m := range r.queue[r.queueHead:] {
+		r.unhold(cap(m.data))
+	}
+	r.queue, r.queueHead, r.queued = nil, 0, 0
 }

@@ -65,7 +65,6 @@ type sender struct {
 	lostCount     int
 	rwnd          uint64 // the peer's window, from una
 	rtoAt         time.Time
-	retries       int
 	rackXmit      time.Time // send time of the latest segment known delivered (RACK)
 	tlpAt         time.Time // when to send a tail loss probe (RFC 8985)
 	tlpOut        bool      // a probe is out, unanswered
@@ -74,17 +73,31 @@ type sender struct {
 }
 
 func newSender(cfg *Config, rtt *RTT, st *Stats) *sender {
-	return &sender{cfg: cfg, rtt: rtt, ring: make([]sendSeg, cfg.SendBuffer), cwnd: float64(cfg.InitialWindow),
+	return &sender{cfg: cfg, rtt: rtt, ring: make([]sendSeg, min(initialRing, cfg.SendBuffer)), cwnd: float64(cfg.InitialWindow),
 		ssthresh: 1e18, rwnd: uint64(cfg.InitialWindow), st: st}
 }
 
 func (s *sender) seg(q uint64) *sendSeg { return &s.ring[q%uint64(len(s.ring))] }
 
 // space returns how many segments may be queued.
-func (s *sender) space() int { return len(s.ring) - int(s.max-s.una) }
+func (s *sender) space() int { return s.cfg.SendBuffer - int(s.max-s.una) }
+
+// grow doubles the ring (up to SendBuffer) when the segments held fill it:
+// a connection that sends little never allocates a large ring.
+func (s *sender) grow() {
+	n := min(2*len(s.ring), s.cfg.SendBuffer)
+	ring := make([]sendSeg, n)
+	for q := s.una; q < s.max; q++ {
+		ring[q%uint64(n)] = *s.seg(q)
+	}
+	s.ring = ring
+}
 
 // queue adds one segment; the caller checked space().
 func (s *sender) queue(payload []byte, end bool) {
+	if int(s.max-s.una) == len(s.ring) {
+		s.grow()
+	}
 	g := s.seg(s.max)
 	g.buf = getSegBuf(len(payload))
 	*g.buf = append(*g.buf, payload...)
@@ -208,12 +221,12 @@ func (s *sender) onAck(cum uint64, sack []Range, window uint32, now time.Time, t
 			if g.lost && !g.sacked {
 				s.lostCount--
 			}
+			s.st.BytesAcked += uint64(len(*g.buf))
 			putSegBuf(g.buf)
 			*g = sendSeg{}
 		}
 		s.una = cum
 		s.dupAcks = 0
-		s.retries = 0
 		s.tlpOut = false
 		if s.inRecovery {
 			// Within a recovery the window stays put (one reduction per
@@ -228,7 +241,7 @@ func (s *sender) onAck(cum uint64, sack []Range, window uint32, now time.Time, t
 		} else {
 			s.cwnd += float64(acked) / s.cwnd // congestion avoidance: one segment per round trip
 		}
-		s.cwnd = min(s.cwnd, float64(len(s.ring)))
+		s.cwnd = min(s.cwnd, float64(s.cfg.SendBuffer))
 		if s.outstanding() {
 			s.rtoAt = now.Add(s.rtt.RTO())
 		} else {
@@ -348,18 +361,15 @@ func (s *sender) markLost(q uint64) {
 
 // onTimeout handles the retransmission timer (RFC 6298 5.4-5.7): every
 // outstanding segment not SACKed is taken for lost, the window collapses to
-// one segment, and the timeout doubles. It reports false when MaxRetries
-// timeouts in a row have passed.
-func (s *sender) onTimeout(now time.Time, trace func(TraceEvent)) bool {
+// one segment, and the timeout doubles (up to its cap). Giving up is not
+// its business: the connection gives up when the peer has been silent, or
+// has acknowledged nothing, for IdleTimeout.
+func (s *sender) onTimeout(now time.Time, trace func(TraceEvent)) {
 	if !s.outstanding() {
 		s.rtoAt = time.Time{}
-		return true
+		return
 	}
-	s.retries++
 	s.st.Timeouts++
-	if s.retries > s.cfg.MaxRetries {
-		return false
-	}
 	flight := float64(s.nxt - s.una)
 	s.ssthresh = max(flight/2, 2)
 	s.cwnd = 1
@@ -372,8 +382,7 @@ func (s *sender) onTimeout(now time.Time, trace func(TraceEvent)) bool {
 	s.rtt.Backoff()
 	s.rtoAt = now.Add(s.rtt.RTO())
 	s.tlpAt, s.tlpOut = time.Time{}, false
-	trace(TraceEvent{Kind: "timeout", Seq: s.una, Why: "timeout"})
-	return true
+	trace(TraceEvent{Time: now, Kind: "timeout", Seq: s.una, Why: "timeout"})
 }
 
 // release frees every buffer (the connection is done).
@@ -382,4 +391,5 @@ func (s *sender) release() {
 		putSegBuf(s.ring[i].buf)
 		s.ring[i] = sendSeg{}
 	}
+	s.ring = nil
 }

@@ -11,7 +11,7 @@ type connWriter struct{ c *Conn }
 func (w connWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 || n == 0 {
-		k := min(len(p), w.c.cfg.MaxMessage)
+		k := min(len(p), w.c.m.cfg.MaxMessage)
 		if err := w.c.Send(p[:k]); err != nil {
 			return n, err
 		}
