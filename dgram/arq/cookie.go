@@ -61,3 +61,35 @@ func checkCookie(mac hash.Hash, c [CookieLen]byte, from netip.AddrPort, id uint3
 }
 
 func newMAC(secret []byte) hash.Hash { return hmac.New(sha256.New, secret) }
+
+// Gate is a server's stateless side of the handshake, for drivers of
+// their own (Listener uses one): it answers a SYN with a SYN-ACK that
+// carries a cookie, and checks the cookie a COOKIE packet echoes. It keeps
+// nothing per client. It is not safe for concurrent use (its MAC state is
+// reused).
+type Gate struct {
+	cfg      Config
+	mac      hash.Hash
+	lifetime time.Duration
+}
+
+// NewGate returns a Gate for servers configured with cfg, minting cookies
+// under secret (at least 16 random bytes, kept from clients).
+func NewGate(cfg Config, secret []byte) *Gate {
+	cfg = cfg.WithDefaults()
+	return &Gate{cfg: cfg, mac: newMAC(secret), lifetime: cookieLifetime(&cfg)}
+}
+
+// SynAck fills out with the answer to syn, a SYN from a client at from.
+func (g *Gate) SynAck(syn *Packet, from netip.AddrPort, now time.Time, out *Packet) {
+	*out = Packet{Type: TypeSynAck, Conn: syn.Conn, Sent: now.UnixNano(), Window: uint32(min(initialRing, g.cfg.RecvWindow)),
+		MSS: uint16(g.cfg.MSS), Cookie: mintCookie(g.mac, from, syn.Conn, now)}
+}
+
+// Check reports whether p, a COOKIE packet from a client at from, echoes
+// a cookie this Gate minted for that address and connection ID, recently
+// enough. If so, NewServer(cfg, p.Conn, p.Window, p.MSS, now) is the
+// connection.
+func (g *Gate) Check(p *Packet, from netip.AddrPort, now time.Time) bool {
+	return p.Type == TypeCookie && checkCookie(g.mac, p.Cookie, from, p.Conn, now, g.lifetime)
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"hash"
 	"net"
 	"net/netip"
 	"sync"
@@ -169,7 +168,7 @@ func (ep *endpoint) all() []*Conn {
 type reader struct {
 	ep      *endpoint
 	pkt     Packet
-	mac     hash.Hash // a Listener's cookie MAC, owned by the reader
+	gate    *Gate // a Listener's handshake, owned by the reader
 	touched []*Conn
 }
 
@@ -220,7 +219,7 @@ func (ep *endpoint) readLoop() {
 	defer close(ep.readDone)
 	r := &reader{ep: ep}
 	if ep.ln != nil {
-		r.mac = newMAC(ep.ln.secret[:])
+		r.gate = NewGate(ep.ln.cfg, ep.ln.secret[:])
 	}
 	if ep.udp != nil {
 		rb, err := dgram.NewBatch(ep.udp, dgram.DefaultBatch)

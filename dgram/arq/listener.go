@@ -27,7 +27,6 @@ type Listener struct {
 	closed   chan struct{}
 	once     sync.Once
 	secret   [32]byte
-	lifetime time.Duration
 	bud      *budget
 
 	synAcks    atomic.Uint64
@@ -47,7 +46,7 @@ func Listen(pc net.PacketConn, cfg Config) (*Listener, error) {
 		return nil, err
 	}
 	l := &Listener{ep: ep, cfg: cfg, accept: make(chan *Conn, cfg.AcceptQueue), closed: make(chan struct{}),
-		lifetime: cookieLifetime(&cfg), bud: newBudget(cfg.MaxBuffered)}
+		bud: newBudget(cfg.MaxBuffered)}
 	_, _ = rand.Read(l.secret[:])
 	ep.ln = l
 	go ep.readLoop()
@@ -73,13 +72,13 @@ func (l *Listener) handshake(r *reader, p *Packet, from netip.AddrPort, now time
 	}
 	switch p.Type {
 	case TypeSyn:
-		ack := Packet{Type: TypeSynAck, Conn: p.Conn, Sent: now.UnixNano(), Window: uint32(min(initialRing, l.cfg.RecvWindow)),
-			MSS: uint16(l.cfg.MSS), Cookie: mintCookie(r.mac, from, p.Conn, now)}
+		var ack Packet
+		r.gate.SynAck(p, from, now, &ack)
 		l.ep.send(&ack, from)
 		l.synAcks.Add(1)
 		return true
 	case TypeCookie:
-		if !checkCookie(r.mac, p.Cookie, from, p.Conn, now, l.lifetime) {
+		if !r.gate.Check(p, from, now) {
 			l.badCookies.Add(1)
 			return true
 		}
