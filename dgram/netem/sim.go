@@ -93,3 +93,9 @@ func (sim *Sim) Counters() Snapshot { return sim.c.Snapshot() }
 // OnDecide calls f with every decision, as the link makes it, for callers
 // that need more than the counters (a demo that explains each datagram).
 func (sim *Sim) OnDecide(f func(*Decision)) { sim.l.onDecide = f }
+
+// Next returns the virtual time at which the link releases its next held
+// datagram, and false when it holds none: a simulation that runs other
+// events besides the link's (the two ends of a protocol, say) advances its
+// clock to the earliest of them.
+func (sim *Sim) Next() (time.Time, bool) { return sim.s.next() }
