@@ -21,13 +21,13 @@ import (
 // AcceptQueue) and so is the memory they hold all together
 // (Config.MaxBuffered).
 type Listener struct {
-	ep       *endpoint
-	cfg      Config
-	accept   chan *Conn
-	closed   chan struct{}
-	once     sync.Once
-	secret   [32]byte
-	bud      *budget
+	ep     *endpoint
+	cfg    Config
+	accept chan *Conn
+	closed chan struct{}
+	once   sync.Once
+	secret [32]byte
+	bud    *budget
 
 	synAcks    atomic.Uint64
 	badCookies atomic.Uint64

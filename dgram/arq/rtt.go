@@ -53,8 +53,23 @@ func (r *RTT) Sample(m time.Duration) {
 	r.rto = clamp(r.srtt+max(r.G, 4*r.rttvar), r.Min, r.Max)
 }
 
-// Backoff doubles RTO after a timeout (RFC 6298 5.5), up to Max.
-func (r *RTT) Backoff() { r.rto = min(2*r.rto, r.Max) }
+// maxBackoff bounds how far timeouts in a row back RTO off: 16 times the
+// RTO the measured RTT gives. Loss in bursts is counted in packets (a
+// Wi-Fi burst, a queue that overflows), and only packets sent get a
+// transfer out of one: a backoff that grows without a bound relative to
+// the path turns a burst of twenty lost packets into tens of seconds of
+// silence. One packet every 16 RTOs is no load on any path.
+const maxBackoff = 16
+
+// Backoff doubles RTO after a timeout (RFC 6298 5.5), up to Max and to
+// maxBackoff times the unbacked RTO.
+func (r *RTT) Backoff() {
+	limit := r.Max
+	if r.has {
+		limit = min(limit, maxBackoff*clamp(r.srtt+max(r.G, 4*r.rttvar), r.Min, r.Max))
+	}
+	r.rto = max(min(2*r.rto, limit), r.rto)
+}
 
 // RTO returns the current retransmission timeout.
 func (r *RTT) RTO() time.Duration { return r.rto }

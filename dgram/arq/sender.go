@@ -65,6 +65,7 @@ type sender struct {
 	lostCount     int
 	rwnd          uint64 // the peer's window, from una
 	rtoAt         time.Time
+	timeouts      int       // in a row, without progress
 	rackXmit      time.Time // send time of the latest segment known delivered (RACK)
 	tlpAt         time.Time // when to send a tail loss probe (RFC 8985)
 	tlpOut        bool      // a probe is out, unanswered
@@ -227,6 +228,7 @@ func (s *sender) onAck(cum uint64, sack []Range, window uint32, now time.Time, t
 		}
 		s.una = cum
 		s.dupAcks = 0
+		s.timeouts = 0
 		s.tlpOut = false
 		if s.inRecovery {
 			// Within a recovery the window stays put (one reduction per
@@ -359,6 +361,21 @@ func (s *sender) markLost(q uint64) {
 	}
 }
 
+// linearTimeouts is how many timeouts in a row keep the timer as it is
+// before it backs off exponentially, as Linux does for thin streams
+// (tcp_thin_linear_timeouts: 6). A burst of losses is counted in packets,
+// not in time (a Wi-Fi burst, a queue overflow): only packets sent get a
+// transfer out of it, and doubling the wait at once turned a burst of ten
+// lost packets into seconds of silence. The window is one segment during
+// the timeouts, so the link sees one packet per RTO: no more than a
+// single-packet flow.
+const linearTimeouts = 6
+
+// lossWindow is the congestion window after a timeout, in segments: two,
+// as QUIC's minimum window (RFC 9002 7.2), rather than TCP's one, so that
+// a burst of losses counted in packets is left twice as fast.
+const lossWindow = 2
+
 // onTimeout handles the retransmission timer (RFC 6298 5.4-5.7): every
 // outstanding segment not SACKed is taken for lost, the window collapses to
 // one segment, and the timeout doubles (up to its cap). Giving up is not
@@ -372,14 +389,17 @@ func (s *sender) onTimeout(now time.Time, trace func(TraceEvent)) {
 	s.st.Timeouts++
 	flight := float64(s.nxt - s.una)
 	s.ssthresh = max(flight/2, 2)
-	s.cwnd = 1
+	s.cwnd = lossWindow
 	s.inRecovery = false
 	for q := s.una; q < s.nxt; q++ {
 		s.markLost(q)
 	}
 	s.pipe = 0
 	s.dupAcks = 0
-	s.rtt.Backoff()
+	s.timeouts++
+	if s.timeouts > linearTimeouts {
+		s.rtt.Backoff()
+	}
 	s.rtoAt = now.Add(s.rtt.RTO())
 	s.tlpAt, s.tlpOut = time.Time{}, false
 	trace(TraceEvent{Time: now, Kind: "timeout", Seq: s.una, Why: "timeout"})
