@@ -413,3 +413,54 @@ func TestDialNobody(t *testing.T) {
 		t.Fatalf("Dial(nobody) = %v, want ErrPeerUnreachable", err)
 	}
 }
+
+// TestWildcardAnswersFromContactedAddress: a listener bound to 0.0.0.0
+// answers a client that wrote to 127.0.0.2 from 127.0.0.2. The client's
+// socket is connected to 127.0.0.2, so the kernel would drop an answer
+// from any other address, and the handshake would never finish.
+func TestWildcardAnswersFromContactedAddress(t *testing.T) {
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, err := Listen(srv, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), addrOf(srv).Port())
+	cli, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept(ctx)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		m, _ := c.Recv()
+		got <- string(m) + " via " + c.LocalAddr().String()
+		c.Close()
+	}()
+	cfg := fast
+	cfg.IdleTimeout = 2 * time.Second
+	c, err := Dial(ctx, cli, dst, cfg)
+	if err != nil {
+		t.Fatalf("Dial(%v) through a wildcard listener: %v", dst, err)
+	}
+	if err := c.Send([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "hello via " + dst.String(); <-got != want {
+		t.Errorf("server side: got another message or address, want %q", want)
+	}
+}

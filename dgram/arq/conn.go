@@ -21,7 +21,7 @@ import (
 // Conn runs its timers.
 type Conn struct {
 	ep   *endpoint
-	peer netip.AddrPort
+	path path // the peer, and the local address it contacted
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -38,8 +38,8 @@ type Conn struct {
 	ownsEP  bool
 }
 
-func newConn(ep *endpoint, peer netip.AddrPort, m *Machine) *Conn {
-	c := &Conn{ep: ep, peer: peer, m: m, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+func newConn(ep *endpoint, pt path, m *Machine) *Conn {
+	c := &Conn{ep: ep, path: pt, m: m, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	return c
 }
@@ -62,10 +62,10 @@ func (c *Conn) kick() {
 // Called with c.mu held.
 func (c *Conn) output(now time.Time) {
 	for c.m.Next(now, &c.pkt) {
-		c.ep.send(&c.pkt, c.peer)
+		c.ep.send(&c.pkt, &c.path)
 	}
 	if err := c.ep.flush(); err != nil {
-		c.m.Fail(refusedErr(c.peer, err)) // the peer's host answered ICMP port unreachable
+		c.m.Fail(refusedErr(c.path.peer, err)) // the peer's host answered ICMP port unreachable
 	}
 	c.cond.Broadcast()
 	if c.m.Done() {
@@ -318,13 +318,20 @@ func (c *Conn) Stats() Stats {
 }
 
 // RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(c.peer) }
+func (c *Conn) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(c.path.peer) }
 
 // Peer returns the peer's address.
-func (c *Conn) Peer() netip.AddrPort { return c.peer }
+func (c *Conn) Peer() netip.AddrPort { return c.path.peer }
 
-// LocalAddr returns the socket's address.
-func (c *Conn) LocalAddr() net.Addr { return c.ep.pc.LocalAddr() }
+// LocalAddr returns the address the peer contacted, which the connection
+// answers from, when known (a socket bound to a wildcard address learns
+// it from each datagram), and otherwise the socket's address.
+func (c *Conn) LocalAddr() net.Addr {
+	if c.path.local.IsValid() {
+		return net.UDPAddrFromAddrPort(c.path.local)
+	}
+	return c.ep.pc.LocalAddr()
+}
 
 // ID returns the connection ID.
 func (c *Conn) ID() uint32 { return c.m.ID() }

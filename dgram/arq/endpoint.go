@@ -22,17 +22,20 @@ type connKey struct {
 
 // endpoint is one socket's side of arq: it reads every packet, checks it,
 // hands it to its connection (or, for a Listener, answers the handshake),
-// and writes what the connections send, in batches (with UDP GSO where
-// the socket allows).
+// and writes what the connections send, in batches. It talks to the
+// socket through dgram.BatchConn, so a plain UDP socket, or a wrapper
+// that batches, keeps batched system calls and UDP GSO/GRO, and a socket
+// bound to a wildcard address answers each peer from the address that
+// peer contacted.
 type endpoint struct {
-	pc        net.PacketConn
-	udp       *net.UDPConn
-	connected bool // pc is a connected socket: writes go to its peer
+	pc        net.PacketConn  // the caller's: never closed here
+	bc        dgram.BatchConn // pc's batch interface
+	connected bool            // pc is a connected socket: writes go to its peer
 
 	wmu     sync.Mutex
-	w       *dgram.Writer // for a *net.UDPConn
+	w       *dgram.Writer
 	scratch []byte
-	werr    error // a refusal the last flush met
+	werr    error // a refusal a write met, for the next flush
 
 	mu    sync.Mutex
 	conns map[connKey]*Conn
@@ -51,38 +54,41 @@ type endpoint struct {
 func newEndpoint(pc net.PacketConn) (*endpoint, error) {
 	ep := &endpoint{pc: pc, conns: map[connKey]*Conn{}, stopping: make(chan struct{}), readDone: make(chan struct{})}
 	if u, ok := pc.(*net.UDPConn); ok {
-		ep.udp = u
 		ep.connected = u.RemoteAddr() != nil
 		_, _, _ = dgram.SetBuffers(u, 8<<20, 8<<20)
-		_ = dgram.EnableGRO(u)
-		w, err := dgram.NewWriter(u, dgram.DefaultBatch, true)
-		if err != nil {
-			return nil, err
-		}
-		// A full receive buffer drops a coalesced buffer whole: keep bursts
-		// small enough that SACK, not the timer, recovers from one.
-		w.SetMaxSegments(32)
-		ep.w = w
 	}
+	// The batch interface does not close pc unless closed itself, which
+	// the endpoint never does: pc stays the caller's.
+	bc, err := dgram.AsBatchConn(pc, dgram.ConnConfig{Dst: true, GRO: true})
+	if err != nil {
+		return nil, err
+	}
+	ep.bc = bc
+	ep.w = dgram.NewBatchWriter(bc, dgram.DefaultBatch, true)
+	// A full receive buffer drops a coalesced buffer whole: keep bursts
+	// small enough that SACK, not the timer, recovers from one.
+	ep.w.SetMaxSegments(32)
 	return ep, nil
 }
 
-// send encodes p for to and queues it (a *net.UDPConn) or writes it (any
-// other PacketConn).
-func (ep *endpoint) send(p *Packet, to netip.AddrPort) {
+// path is where a connection's packets go: the peer, and the local
+// address (and interface) the peer contacted, which replies leave from.
+type path struct {
+	peer    netip.AddrPort
+	local   netip.AddrPort
+	ifIndex int
+}
+
+// send encodes p and queues it for the peer of pt.
+func (ep *endpoint) send(p *Packet, pt *path) {
 	ep.wmu.Lock()
 	defer ep.wmu.Unlock()
 	ep.scratch = p.Append(ep.scratch[:0])
+	to := pt.peer
 	if ep.connected {
 		to = netip.AddrPort{}
 	}
-	if ep.w != nil {
-		if _, _, err := ep.w.Add(ep.scratch, to); err != nil {
-			ep.noteWriteErr(err)
-		}
-		return
-	}
-	if _, err := ep.pc.WriteTo(ep.scratch, net.UDPAddrFromAddrPort(to)); err != nil {
+	if _, _, err := ep.w.AddFrom(ep.scratch, to, pt.local, pt.ifIndex); err != nil {
 		ep.noteWriteErr(err)
 	}
 }
@@ -113,10 +119,8 @@ func refusedErr(peer netip.AddrPort, cause error) error {
 func (ep *endpoint) flush() error {
 	ep.wmu.Lock()
 	defer ep.wmu.Unlock()
-	if ep.w != nil {
-		if _, _, err := ep.w.Flush(); err != nil {
-			ep.noteWriteErr(err)
-		}
+	if _, _, err := ep.w.Flush(); err != nil {
+		ep.noteWriteErr(err)
 	}
 	err := ep.werr
 	ep.werr = nil
@@ -126,7 +130,7 @@ func (ep *endpoint) flush() error {
 func (ep *endpoint) add(c *Conn) bool {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	k := connKey{c.peer, c.ID()}
+	k := connKey{c.path.peer, c.ID()}
 	if _, dup := ep.conns[k]; dup {
 		return false
 	}
@@ -137,7 +141,7 @@ func (ep *endpoint) add(c *Conn) bool {
 func (ep *endpoint) remove(c *Conn) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	if k := (connKey{c.peer, c.ID()}); ep.conns[k] == c {
+	if k := (connKey{c.path.peer, c.ID()}); ep.conns[k] == c {
 		delete(ep.conns, k)
 	}
 }
@@ -172,8 +176,8 @@ type reader struct {
 	touched []*Conn
 }
 
-// dispatch handles one datagram.
-func (r *reader) dispatch(b []byte, from netip.AddrPort, now time.Time) {
+// dispatch handles one datagram that came from pt.peer to pt.local.
+func (r *reader) dispatch(b []byte, pt *path, now time.Time) {
 	ep := r.ep
 	if !IsArq(b) {
 		ep.notArq.Add(1)
@@ -188,9 +192,9 @@ func (r *reader) dispatch(b []byte, from netip.AddrPort, now time.Time) {
 		}
 		return
 	}
-	c := ep.lookup(from, p.Conn)
+	c := ep.lookup(pt.peer, p.Conn)
 	if c == nil {
-		if ep.ln == nil || !ep.ln.handshake(r, p, from, now) {
+		if ep.ln == nil || !ep.ln.handshake(r, p, pt, now) {
 			ep.unknown.Add(1)
 		}
 		return
@@ -221,38 +225,12 @@ func (ep *endpoint) readLoop() {
 	if ep.ln != nil {
 		r.gate = NewGate(ep.ln.cfg, ep.ln.secret[:])
 	}
-	if ep.udp != nil {
-		rb, err := dgram.NewBatch(ep.udp, dgram.DefaultBatch)
-		if err != nil {
-			return
-		}
-		msgs := make([]dgram.Message, dgram.DefaultBatch)
-		for i := range msgs {
-			msgs[i].Buf = make([]byte, dgram.RecvBufferSize)
-		}
-		for {
-			n, err := rb.Read(msgs)
-			if err != nil {
-				if ep.stopped() || errors.Is(err, net.ErrClosed) {
-					return
-				}
-				ep.readError(err)
-				continue
-			}
-			now := time.Now()
-			for i := range msgs[:n] {
-				m := &msgs[i]
-				from := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
-				for d := range m.All() {
-					r.dispatch(d, from, now)
-				}
-			}
-			r.finish(now)
-		}
+	msgs := make([]dgram.Message, dgram.DefaultBatch)
+	for i := range msgs {
+		msgs[i].Buf = make([]byte, dgram.RecvBufferSize)
 	}
-	buf := make([]byte, dgram.RecvBufferSize)
 	for {
-		n, addr, err := ep.pc.ReadFrom(buf)
+		n, err := ep.bc.ReadBatch(msgs)
 		if err != nil {
 			if ep.stopped() || errors.Is(err, net.ErrClosed) {
 				return
@@ -260,15 +238,18 @@ func (ep *endpoint) readLoop() {
 			ep.readError(err)
 			continue
 		}
-		ua, ok := addr.(*net.UDPAddr)
-		if !ok {
-			ep.notArq.Add(1)
-			continue
-		}
-		from := ua.AddrPort()
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		now := time.Now()
-		r.dispatch(buf[:n], from, now)
+		for i := range msgs[:n] {
+			m := &msgs[i]
+			if m.Truncated {
+				ep.malformed.Add(1)
+				continue
+			}
+			pt := path{peer: netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port()), local: m.Local, ifIndex: m.IfIndex}
+			for d := range m.All() {
+				r.dispatch(d, &pt, now)
+			}
+		}
 		r.finish(now)
 	}
 }
@@ -281,7 +262,7 @@ func (ep *endpoint) readError(err error) {
 		return
 	}
 	for _, c := range ep.all() {
-		c.fail(refusedErr(c.peer, err))
+		c.fail(refusedErr(c.path.peer, err))
 	}
 }
 
@@ -336,7 +317,7 @@ func Dial(ctx context.Context, pc net.PacketConn, raddr netip.AddrPort, cfg Conf
 	if err != nil {
 		return nil, err
 	}
-	c := newConn(ep, raddr, m)
+	c := newConn(ep, path{peer: raddr}, m)
 	c.ownsEP = true
 	ep.add(c)
 	go ep.readLoop()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,23 +65,23 @@ func (l *Listener) isClosed() bool {
 // SYN-ACK with a cookie, a COOKIE with a good cookie becomes a connection.
 // It reports whether the packet was part of a handshake. Called from the
 // reader.
-func (l *Listener) handshake(r *reader, p *Packet, from netip.AddrPort, now time.Time) bool {
+func (l *Listener) handshake(r *reader, p *Packet, pt *path, now time.Time) bool {
 	if l.isClosed() {
 		return false
 	}
 	switch p.Type {
 	case TypeSyn:
 		var ack Packet
-		r.gate.SynAck(p, from, now, &ack)
-		l.ep.send(&ack, from)
+		r.gate.SynAck(p, pt.peer, now, &ack)
+		l.ep.send(&ack, pt)
 		l.synAcks.Add(1)
 		return true
 	case TypeCookie:
-		if !r.gate.Check(p, from, now) {
+		if !r.gate.Check(p, pt.peer, now) {
 			l.badCookies.Add(1)
 			return true
 		}
-		l.open(p, from, now)
+		l.open(p, *pt, now)
 		return true
 	}
 	return false
@@ -90,16 +89,16 @@ func (l *Listener) handshake(r *reader, p *Packet, from netip.AddrPort, now time
 
 // open makes the connection of a client that proved its address. Only
 // the reader sends on l.accept, so a free slot seen here stays free.
-func (l *Listener) open(p *Packet, from netip.AddrPort, now time.Time) {
+func (l *Listener) open(p *Packet, pt path, now time.Time) {
 	if l.ep.count() >= l.cfg.MaxConns || len(l.accept) == cap(l.accept) {
-		l.refuse(p.Conn, from, ReasonFull, now)
+		l.refuse(p.Conn, &pt, ReasonFull, now)
 		return
 	}
 	m, err := newServer(l.cfg, p.Conn, p.Window, p.MSS, now, l.bud)
 	if err != nil {
 		return
 	}
-	c := newConn(l.ep, from, m)
+	c := newConn(l.ep, pt, m)
 	if !l.ep.add(c) {
 		m.releaseAll()
 		return
@@ -110,10 +109,10 @@ func (l *Listener) open(p *Packet, from netip.AddrPort, now time.Time) {
 	l.accept <- c
 }
 
-func (l *Listener) refuse(id uint32, to netip.AddrPort, reason uint8, now time.Time) {
+func (l *Listener) refuse(id uint32, pt *path, reason uint8, now time.Time) {
 	l.refused.Add(1)
 	rst := Packet{Type: TypeReset, Conn: id, Sent: now.UnixNano(), Reason: reason}
-	l.ep.send(&rst, to)
+	l.ep.send(&rst, pt)
 }
 
 // Accept waits for the next connection.
