@@ -1,6 +1,7 @@
 package arq
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -229,6 +230,27 @@ func (c *Conn) SetStallTimeout(d time.Duration) {
 	defer c.mu.Unlock()
 	c.m.SetStallTimeout(d)
 	c.output(time.Now())
+}
+
+// Flush waits until the peer acknowledged everything sent so far, the
+// connection ends (its error, or ErrClosed), or ctx ends.
+func (c *Conn) Flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
+	defer stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.m.SendIdle() && !c.m.Done() && ctx.Err() == nil {
+		c.cond.Wait()
+	}
+	switch {
+	case c.m.SendIdle():
+		return nil
+	case c.m.Err() != nil:
+		return c.m.Err()
+	case c.m.Done():
+		return ErrClosed
+	}
+	return ctx.Err()
 }
 
 // CloseWrite says that no message follows: the peer's Recv returns io.EOF

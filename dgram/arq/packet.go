@@ -83,6 +83,7 @@ const (
 	ReasonFull     = 6 // the peer has as many connections as it allows
 	ReasonStalled  = 7 // no data moved for the peer's idle timeout
 	ReasonZeroWnd  = 8 // the peer's window stayed closed for the idle timeout
+	ReasonRefused  = 9 // the receiving application refused what it was sent
 )
 
 // ReasonText says in words why a peer reset a connection.
@@ -104,6 +105,8 @@ func ReasonText(r uint8) string {
 		return "no data moved for the peer's idle timeout"
 	case ReasonZeroWnd:
 		return "our receive window stayed closed for the peer's idle timeout"
+	case ReasonRefused:
+		return "the receiver refused the transfer"
 	}
 	return fmt.Sprintf("reason %d", r)
 }

@@ -1,0 +1,204 @@
+package transfer
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/udpchat/udpchat/dgram/arq"
+)
+
+// RefusedError is the error of a transfer the receiver refused: its
+// verdict says why.
+type RefusedError struct{ Verdict Verdict }
+
+func (e *RefusedError) Error() string {
+	if e.Verdict.Reason != "" {
+		return "the receiver refused the transfer: " + e.Verdict.Reason
+	}
+	return "the receiver refused the transfer (" + e.Verdict.Code + ")"
+}
+
+// ErrNoVerdict is the error of a transfer whose receiver closed the
+// connection without answering it.
+var ErrNoVerdict = errors.New("transfer: the receiver closed without a verdict")
+
+// Sender sends one transfer over an arq connection: NewSender sends the
+// header, Message or ReadFrom the payload, and Finish the checksum, and
+// waits for the receiver's verdict. Only a verdict of "saved" or
+// "delivered" is success. A Sender is not safe for concurrent use, but
+// Acked may be called from another goroutine.
+type Sender struct {
+	c        *arq.Conn
+	hdr      Header
+	hlen     int
+	h        hash.Hash
+	bytes    int64
+	messages uint64
+	frame    []byte
+}
+
+// Sent is what a finished transfer did.
+type Sent struct {
+	Verdict  Verdict
+	Bytes    int64  // payload bytes: the file's, or the messages' (without newlines)
+	Messages uint64 // 'M' frames
+	SHA256   [32]byte
+	Stats    arq.Stats // the connection's counters at the end
+}
+
+// NewSender starts a transfer on c by sending its header.
+func NewSender(c *arq.Conn, h Header) (*Sender, error) {
+	if h.Kind == KindMessages {
+		h.Name, h.Size = "", -1
+	}
+	s := &Sender{c: c, hdr: h, h: sha256.New()}
+	s.frame = AppendHeader(s.frame[:0], h)
+	s.hlen = len(s.frame)
+	if _, err := ParseHeader(s.frame[1:]); err != nil {
+		return nil, err
+	}
+	return s, s.send()
+}
+
+// send sends the frame in s.frame. When the connection fails because the
+// receiver refused the transfer, the error is the refusal, with its
+// verdict.
+func (s *Sender) send() error {
+	if err := s.c.Send(s.frame); err != nil {
+		return s.refusal(err)
+	}
+	return nil
+}
+
+// refusal looks, after err ended the connection, for a verdict the
+// receiver sent before it reset.
+func (s *Sender) refusal(err error) error {
+	var re *arq.ResetError
+	if !errors.As(err, &re) {
+		return err
+	}
+	if m, rerr := s.c.Recv(); rerr == nil && len(m) > 0 && m[0] == FrameVerdict {
+		if v, perr := ParseVerdict(m[1:]); perr == nil && !v.OK() {
+			return &RefusedError{Verdict: v}
+		}
+	}
+	return err
+}
+
+// Message sends one message of a "messages" transfer.
+func (s *Sender) Message(m []byte) error {
+	if s.hdr.Kind != KindMessages {
+		return errors.New("transfer: a message in a file transfer")
+	}
+	s.frame = append(append(s.frame[:0], FrameMessage), m...)
+	s.h.Write(m)
+	s.h.Write([]byte{'\n'})
+	s.bytes += int64(len(m))
+	s.messages++
+	return s.send()
+}
+
+// ReadFrom sends r's bytes as the file of a "file" transfer, in chunks of
+// ChunkSize, until EOF. It refuses to send more than the header's size.
+func (s *Sender) ReadFrom(r io.Reader) (int64, error) {
+	if s.hdr.Kind != KindFile {
+		return 0, errors.New("transfer: file data in a messages transfer")
+	}
+	var n int64
+	for {
+		if cap(s.frame) < ChunkSize+1 {
+			s.frame = make([]byte, 0, ChunkSize+1)
+		}
+		buf := s.frame[:ChunkSize+1]
+		buf[0] = FrameData
+		k, err := io.ReadFull(r, buf[1:])
+		if k > 0 {
+			if s.bytes+int64(k) > s.hdr.Size {
+				return n, fmt.Errorf("transfer: the file grew past the %d bytes announced while it was read", s.hdr.Size)
+			}
+			s.frame = buf[:k+1]
+			s.h.Write(s.frame[1:])
+			s.bytes += int64(k)
+			n += int64(k)
+			if serr := s.send(); serr != nil {
+				return n, serr
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// Acked returns how many payload bytes the receiver acknowledged so far
+// (transport acknowledgements: received, not yet verified or saved), for
+// a progress bar.
+func (s *Sender) Acked() int64 {
+	a := int64(s.c.Stats().BytesAcked) - int64(s.hlen)
+	if a <= 0 {
+		return 0
+	}
+	if s.hdr.Kind == KindFile {
+		k, rem := a/(ChunkSize+1), a%(ChunkSize+1)
+		a = k*ChunkSize + max(rem-1, 0)
+	}
+	return min(a, max(s.hdr.Size, 0))
+}
+
+// Bytes returns the payload bytes handed to the connection so far.
+func (s *Sender) Bytes() int64 { return s.bytes }
+
+// Finish sends the checksum, closes the sending side, waits for the
+// receiver's verdict and closes the connection. It returns a
+// *RefusedError when the receiver refused the transfer, ErrNoVerdict
+// when it closed without answering, and the connection's error when the
+// connection failed. When ctx ends, the connection is aborted.
+func (s *Sender) Finish(ctx context.Context) (*Sent, error) {
+	stop := context.AfterFunc(ctx, s.c.Abort)
+	defer stop()
+	res := &Sent{Bytes: s.bytes, Messages: s.messages}
+	copy(res.SHA256[:], s.h.Sum(nil))
+	if s.hdr.Kind == KindFile && s.bytes != s.hdr.Size {
+		s.c.Abort()
+		return res, fmt.Errorf("transfer: the file changed while it was read: %d bytes announced, %d read", s.hdr.Size, s.bytes)
+	}
+	s.frame = append(append(s.frame[:0], FrameSum), res.SHA256[:]...)
+	if err := s.send(); err != nil {
+		return res, err
+	}
+	if err := s.c.CloseWrite(); err != nil {
+		return res, s.refusal(err)
+	}
+	m, err := s.c.Recv()
+	if err == io.EOF {
+		s.c.Abort()
+		return res, ErrNoVerdict
+	}
+	if err != nil {
+		return res, s.refusal(err)
+	}
+	if len(m) == 0 || m[0] != FrameVerdict {
+		s.c.Abort()
+		return res, fmt.Errorf("%w: the receiver answered with frame %q, not a verdict", ErrFormat, m[0:min(len(m), 1)])
+	}
+	v, err := ParseVerdict(m[1:])
+	if err != nil {
+		s.c.Abort()
+		return res, err
+	}
+	res.Verdict = v
+	// The verdict is what counts; the end of the connection is courtesy.
+	_ = s.c.Close()
+	res.Stats = s.c.Stats()
+	if !v.OK() {
+		return res, &RefusedError{Verdict: v}
+	}
+	return res, nil
+}
