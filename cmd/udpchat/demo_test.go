@@ -268,3 +268,27 @@ func TestDemoReliable(t *testing.T) {
 		t.Errorf("the raw run lost nothing: %v", s)
 	}
 }
+
+// TestDemoReliableSameSeedSameRun: the arq half runs in virtual time, so
+// the same seed prints the same text, timings included, and another seed
+// another.
+func TestDemoReliableSameSeedSameRun(t *testing.T) {
+	run := func(seed string) string {
+		code, out, errs := runCLI(t, "", "demo", "reliable", "--seed", seed, "--loss", "10%")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		_, arqHalf, _ := strings.Cut(out, "Through arq")
+		return arqHalf
+	}
+	a, b, c := run("3"), run("3"), run("4")
+	if a != b {
+		t.Errorf("seed 3 twice gave two runs:\n%s\n%s", a, b)
+	}
+	if a == c {
+		t.Errorf("seeds 3 and 4 gave the same run:\n%s", a)
+	}
+	if !strings.Contains(a, "(virtual)") {
+		t.Errorf("no virtual time in:\n%s", a)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/arq"
+	"github.com/udpchat/udpchat/dgram/arq/transfer"
 	"github.com/udpchat/udpchat/dgram/guard"
 	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
@@ -69,7 +69,8 @@ func listenCommand() *cli.Command {
 			&cli.BoolFlag{Name: "seq", Usage: "decode the sequence header, track loss, reordering and duplicates per sender"},
 			&cli.GenericFlag{Name: "rcvbuf", Value: &sizeValue{}, Usage: "ask for a socket receive buffer of `BYTES` (SO_RCVBUF, e.g. 4M) and report what was granted"},
 			&cli.BoolFlag{Name: "reliable", Aliases: []string{"r"}, Usage: "accept reliable transfers (arq) from send --reliable"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "with --reliable, receive one transfer into `FILE` (renamed into place once its SHA-256 verified)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "with --reliable, receive one transfer into `FILE`, or into a directory under the sender's file name (in place once verified)"},
+			&cli.BoolFlag{Name: "force", Usage: "with --output, replace an existing file"},
 			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "hex dump each payload"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per datagram and a summary"},
@@ -98,6 +99,7 @@ type listenOpts struct {
 	verbose  bool
 	reliable bool
 	output   string
+	force    bool
 	idle     time.Duration
 	key      *seal.Key
 	guard    guard.Config
@@ -117,10 +119,14 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 		verbose:  c.Bool("verbose"),
 		reliable: c.Bool("reliable"),
 		output:   c.String("output"),
+		force:    c.Bool("force"),
 		idle:     durationFlag(c, "idle"),
 	}
 	if o.idle < 100*time.Millisecond {
 		return nil, usagef(c, "--idle must be at least 100ms")
+	}
+	if o.force && o.output == "" {
+		return nil, usagef(c, "--force needs --output: it lets a transfer replace an existing file")
 	}
 	if o.output != "" && !o.reliable {
 		return nil, usagef(c, "--output needs --reliable: only a reliable transfer can be saved whole")
@@ -132,8 +138,8 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 			}
 		}
 		if o.output != "" {
-			if st, err := os.Stat(filepath.Dir(o.output)); err != nil || !st.IsDir() {
-				return nil, usagef(c, "--output %s: its directory does not exist", o.output)
+			if err := (transfer.Destination{Output: o.output, Force: o.force}).Check(); err != nil {
+				return nil, usagef(c, "--output: %v", err)
 			}
 		}
 	}

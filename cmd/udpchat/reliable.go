@@ -3,12 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"net/netip"
@@ -18,211 +15,236 @@ import (
 	"sync"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/arq"
+	"github.com/udpchat/udpchat/dgram/arq/transfer"
 	"github.com/udpchat/udpchat/dgram/seal"
 )
 
-// The reliable mode's messages, over arq. Each arq message starts with a
-// frame type byte:
-//
-//	'H' + JSON {"udpchat":1,"kind":"file"|"messages","name":...,"size":N}   first
-//	'M' + the bytes of one message                                          kind messages
-//	'D' + a chunk of the file                                               kind file
-//	'S' + the 32-byte SHA-256 of every message or file byte, in order       last
-//
-// then the sender closes (arq FIN). The receiver checks the SHA-256.
-const (
-	frameHeader = 'H'
-	frameMsg    = 'M'
-	frameData   = 'D'
-	frameSum    = 'S'
-	fileChunk   = 64 << 10
-)
+// The reliable mode speaks package transfer over arq; this file keeps the
+// flags' effects, the words and the rendering.
 
-type transferHeader struct {
-	Udpchat int    `json:"udpchat"`
-	Kind    string `json:"kind"`
-	Name    string `json:"name,omitempty"`
-	Size    int64  `json:"size"`
-}
-
-// reliableErr turns arq's errors into what a user should read.
+// reliableErr turns arq's and transfer's errors into what a user should
+// read.
 func reliableErr(err error, peer netip.AddrPort) error {
+	var refused *transfer.RefusedError
 	switch {
+	case errors.Is(err, dgram.ErrRefused):
+		return fmt.Errorf("no reply from %s: %w", peer, err) // as send --wait says it
+	case errors.As(err, &refused):
+		return fmt.Errorf("reliable transfer to %s failed: %v", peer, err)
+	case errors.Is(err, arq.ErrBusy):
+		return fmt.Errorf("reliable transfer to %s failed: the receiver is busy with another transfer; try again once it is done", peer)
 	case errors.Is(err, arq.ErrPeerUnreachable):
 		return fmt.Errorf("reliable transfer to %s failed: %w; is `udpchat listen --reliable` running there?", peer, err)
 	case errors.Is(err, arq.ErrIdle):
 		return fmt.Errorf("reliable transfer with %s failed: %w (the peer went away)", peer, err)
-	case errors.Is(err, arq.ErrReset):
+	case errors.Is(err, arq.ErrZeroWindow):
+		return fmt.Errorf("reliable transfer to %s failed: %w (the receiver stopped reading)", peer, err)
+	case errors.Is(err, arq.ErrReset), errors.Is(err, arq.ErrStalled), errors.Is(err, transfer.ErrNoVerdict):
 		return fmt.Errorf("reliable transfer with %s failed: %w", peer, err)
 	}
 	return err
 }
 
-// runSendReliable sends the messages (or --file) through arq.
+// openRegular opens name for --file: only a regular file, whose size is
+// known, and checked before the open, which blocks on a FIFO until a
+// writer comes.
+func openRegular(name string) (*os.File, int64, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, 0, usageErr("send", fmt.Sprintf("--file: %v", err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, 0, usageErr("send", fmt.Sprintf("--file %s is not a regular file (%s): send a file whose size is known, or pipe it to `send --reliable` as lines", name, fileKind(st.Mode())))
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, usageErr("send", fmt.Sprintf("--file: %v", err))
+	}
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, usageErr("send", fmt.Sprintf("--file %s changed into something that is not a regular file", name))
+	}
+	return f, st.Size(), nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
+}
+
+// connectedPC lets a wrapper that writes with WriteTo (seal.Conn) use a
+// connected socket, whose own WriteTo refuses: every datagram goes to the
+// connected peer.
+type connectedPC struct{ *net.UDPConn }
+
+func (c connectedPC) WriteTo(b []byte, _ net.Addr) (int, error) { return c.Write(b) }
+
+// runSendReliable sends the messages (or --file) through arq and
+// transfer, and succeeds only on the receiver's verdict.
 func runSendReliable(ctx context.Context, o *sendOpts, file string, stdin io.Reader, out, errw io.Writer) error {
 	var f *os.File
 	var size int64 = -1
 	if file != "" {
 		var err error
-		if f, err = os.Open(file); err != nil {
-			return usageErr("send", fmt.Sprintf("--file: %v", err))
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
+		if f, size, err = openRegular(file); err != nil {
 			return err
 		}
-		if !st.Mode().IsRegular() {
-			return usageErr("send", fmt.Sprintf("--file %s is not a regular file", file))
-		}
-		size = st.Size()
+		defer f.Close()
 	}
-	local := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
-	if !o.dst.Addr().Unmap().Is4() {
-		local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
-	}
+	var local netip.AddrPort
 	if o.from != "" {
 		var err error
 		if local, err = dgram.ResolveListen(ctx, o.from); err != nil {
 			return err
 		}
 	}
-	pc, err := dgram.ListenAddrPort(local)
+	// A connected socket: an ICMP port unreachable ends the transfer at
+	// once, as it ends send --wait.
+	conn, err := dgram.DialAddrPort(o.dst, local)
 	if err != nil {
 		return err
 	}
-	defer pc.Close()
+	defer conn.Close()
+	var pc net.PacketConn = conn
+	if o.key != nil {
+		pc = connectedPC{conn}
+	}
 	sealed, err := sealConn(pc, o.key, errw)
 	if err != nil {
 		return err
 	}
 	defer sealed.report()
-	conn, err := arq.Dial(ctx, sealed.pc, o.dst, arq.Config{IdleTimeout: o.idle})
+	start := time.Now()
+	c, err := arq.Dial(ctx, sealed.pc, o.dst, arq.Config{IdleTimeout: o.idle})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return interrupted(0, size, "byte")
 		}
 		return reliableErr(err, o.dst)
 	}
-	defer conn.Abort()
-	stop := context.AfterFunc(ctx, conn.Abort) // Ctrl-C: give up at once, telling the peer
+	defer c.Abort()
+	stop := context.AfterFunc(ctx, c.Abort) // Ctrl-C: give up at once, telling the peer
 	defer stop()
 
-	h := sha256.New()
-	var payload, count uint64
-	send := func(typ byte, b []byte) error {
-		msg := append([]byte{typ}, b...)
-		if err := conn.Send(msg); err != nil {
-			return reliableErr(err, o.dst)
-		}
-		return nil
-	}
-	hdr := transferHeader{Udpchat: 1, Kind: "messages", Size: -1}
+	hdr := transfer.Header{Kind: transfer.KindMessages}
 	if f != nil {
-		hdr = transferHeader{Udpchat: 1, Kind: "file", Name: filepath.Base(file), Size: size}
+		hdr = transfer.Header{Kind: transfer.KindFile, Name: filepath.Base(file), Size: size}
 	}
-	hb, _ := json.Marshal(hdr)
-	if err := send(frameHeader, hb); err != nil {
-		return err
-	}
+	s, err := transfer.NewSender(c, hdr)
 	var prog *progress
-	if f != nil && isTerminal(errw) && !o.json {
-		prog = startProgress(errw, conn, size)
+	if err == nil && f != nil && isTerminal(errw) && !o.json {
+		prog = startProgress(errw, s, size)
 		defer prog.stop()
 	}
+	if err == nil {
+		err = sendPayload(s, f, o, stdin)
+	}
+	var res *transfer.Sent
+	if err == nil {
+		res, err = s.Finish(ctx)
+	}
+	prog.stop()
+	if ctx.Err() != nil {
+		if f == nil {
+			return interrupted(s.Acked(), -1, "byte")
+		}
+		return interrupted(s.Acked(), size, "byte")
+	}
+	if err != nil {
+		return reliableErr(err, o.dst)
+	}
+	return reportSent(out, errw, o, file, hdr, res, time.Since(start))
+}
+
+// sendPayload sends the file, the messages, or stdin's lines.
+func sendPayload(s *transfer.Sender, f *os.File, o *sendOpts, stdin io.Reader) error {
 	switch {
 	case f != nil:
-		br := bufio.NewReaderSize(f, fileChunk)
-		buf := make([]byte, fileChunk)
-		for {
-			n, rerr := io.ReadFull(br, buf)
-			if n > 0 {
-				h.Write(buf[:n])
-				payload += uint64(n)
-				count++
-				if err := send(frameData, buf[:n]); err != nil {
-					return err
-				}
-			}
-			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-				break
-			}
-			if rerr != nil {
-				return fmt.Errorf("reading --file %s: %w", file, rerr)
-			}
-		}
+		_, err := s.ReadFrom(f)
+		return err
 	case o.msgs != nil:
 		for _, m := range o.msgs {
 			for range o.count {
-				h.Write(m)
-				h.Write([]byte("\n"))
-				payload += uint64(len(m))
-				count++
-				if err := send(frameMsg, m); err != nil {
+				if err := s.Message(m); err != nil {
 					return err
 				}
 			}
 		}
-	default:
-		br := bufio.NewReader(stdin)
-		for {
-			line, err := br.ReadBytes('\n')
-			if len(line) > 0 {
-				line = []byte(strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"))
-				h.Write(line)
-				h.Write([]byte("\n"))
-				payload += uint64(len(line))
-				count++
-				if err := send(frameMsg, line); err != nil {
-					return err
-				}
-			}
-			if err != nil {
-				break
+		return nil
+	}
+	br := bufio.NewReader(stdin)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			line = []byte(strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"))
+			if serr := s.Message(line); serr != nil {
+				return serr
 			}
 		}
-	}
-	sum := h.Sum(nil)
-	if err := send(frameSum, sum); err != nil {
-		return err
-	}
-	if err := conn.Close(); err != nil {
-		if ctx.Err() != nil {
+		if err == io.EOF {
 			return nil
 		}
-		return reliableErr(err, o.dst)
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
+		}
 	}
-	if prog != nil {
-		prog.stop()
+}
+
+// interrupted is Ctrl-C's error: what the receiver had acknowledged, exit
+// status 130.
+func interrupted(done, total int64, unit string) error {
+	if total >= 0 {
+		return cli.Exit(fmt.Sprintf("interrupted after %d of %s", done, plural(uint64(total), unit)), 130)
 	}
-	st := conn.Stats()
-	what := plural(count, "message")
-	if f != nil {
-		what = fmt.Sprintf("file %s", file)
-	}
+	return cli.Exit(fmt.Sprintf("interrupted after %s", plural(uint64(done), unit)), 130)
+}
+
+func reportSent(out, errw io.Writer, o *sendOpts, file string, hdr transfer.Header, res *transfer.Sent, el time.Duration) error {
+	st := res.Stats
+	goodput := float64(res.Bytes) * 8 / el.Seconds() / 1e6
 	if o.json {
 		return newJSONWriter(out).write(struct {
 			Type        string  `json:"type"`
 			Mode        string  `json:"mode"`
 			To          string  `json:"to"`
 			Kind        string  `json:"kind"`
+			Verdict     string  `json:"verdict"`
+			SavedAs     string  `json:"saved_as,omitempty"`
 			Messages    uint64  `json:"messages"`
-			Bytes       uint64  `json:"bytes"`
+			Bytes       int64   `json:"bytes"`
 			SHA256      string  `json:"sha256"`
 			Segments    uint64  `json:"segments"`
 			Retransmits uint64  `json:"retransmits"`
 			Timeouts    uint64  `json:"timeouts"`
 			WireBytes   uint64  `json:"wire_bytes"`
 			SRTTms      float64 `json:"srtt_ms"`
-		}{"summary", "reliable", o.dst.String(), hdr.Kind, count, payload, hex.EncodeToString(sum), st.SegmentsSent,
-			st.Retransmits, st.Timeouts, st.WireBytesSent, ms(st.SRTT)})
+			Seconds     float64 `json:"seconds"`
+			GoodputMbps float64 `json:"goodput_mbps"`
+		}{"summary", "reliable", o.dst.String(), hdr.Kind, res.Verdict.Status, res.Verdict.Name, res.Messages, res.Bytes,
+			hex.EncodeToString(res.SHA256[:]), st.SegmentsSent, st.Retransmits, st.Timeouts, st.WireBytesSent, ms(st.SRTT),
+			el.Seconds(), goodput})
 	}
-	fmt.Fprintf(errw, "sent %s (%s) reliably to %s: %s, %s, %s on the wire; sha256 %x\n",
-		what, plural(payload, "byte"), o.dst, plural(st.SegmentsSent, "segment"),
-		plural(st.Retransmits, "retransmission"), humanBytes(st.WireBytesSent), sum)
-	return nil
+	what, how := plural(res.Messages, "message"), "verified and delivered"
+	if file != "" {
+		what, how = "file "+file, "verified and saved as "+res.Verdict.Name
+	}
+	_, err := fmt.Fprintf(errw, "sent %s (%s) reliably to %s, %s: %s, %s, %s on the wire; sha256 %x\n",
+		what, plural(uint64(res.Bytes), "byte"), o.dst, how, plural(st.SegmentsSent, "segment"),
+		plural(st.Retransmits, "retransmission"), humanBytes(st.WireBytesSent), res.SHA256)
+	return err
 }
 
 func humanBytes(n uint64) string {
@@ -237,222 +259,256 @@ func humanBytes(n uint64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// progress draws a progress bar on a terminal while a file goes out.
+// progress draws, on a terminal, how much of a file the receiver has
+// acknowledged: a bar, the bytes, the rate over the last seconds, the
+// time left at that rate. Each frame erases the line it draws on, and the
+// last erases the bar: nothing of it stays behind.
 type progress struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
 }
 
-func startProgress(w io.Writer, c *arq.Conn, total int64) *progress {
+func startProgress(w io.Writer, s *transfer.Sender, total int64) *progress {
 	p := &progress{done: make(chan struct{})}
-	start := time.Now()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
+		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
-		draw := func() {
-			st := c.Stats()
-			sent := int64(st.BytesSent)
-			frac := 1.0
-			if total > 0 {
-				frac = min(float64(sent)/float64(total), 1)
-			}
-			el := time.Since(start).Seconds()
-			rate := float64(sent) / max(el, 1e-9)
-			eta := "--"
-			if rate > 0 && total > sent {
-				eta = (time.Duration(float64(total-sent)/rate) * time.Second / time.Second).Round(time.Second).String()
-			}
-			const width = 30
-			bar := strings.Repeat("#", int(frac*width)) + strings.Repeat(".", width-int(frac*width))
-			fmt.Fprintf(w, "\r[%s] %5.1f%% %s of %s  %s/s  %d retransmitted  ETA %s ", bar, frac*100,
-				humanBytes(uint64(sent)), humanBytes(uint64(max(total, 0))), humanBytes(uint64(rate)), st.Retransmits, eta)
+		type sample struct {
+			at    time.Time
+			bytes int64
 		}
+		hist := []sample{{time.Now(), 0}}
 		for {
 			select {
 			case <-p.done:
-				draw()
-				fmt.Fprintln(w)
+				fmt.Fprint(w, "\r\x1b[K")
 				return
-			case <-t.C:
-				draw()
+			case now := <-t.C:
+				acked := s.Acked()
+				hist = append(hist, sample{now, acked})
+				if len(hist) > 13 { // a rate over the last 3 seconds
+					hist = hist[1:]
+				}
+				rate := float64(acked-hist[0].bytes) / max(now.Sub(hist[0].at).Seconds(), 1e-3)
+				fmt.Fprint(w, "\r\x1b[K"+barLine(acked, total, rate))
 			}
 		}
 	}()
 	return p
 }
 
+// barLine is one frame of the progress bar.
+func barLine(acked, total int64, rate float64) string {
+	frac := 1.0
+	if total > 0 {
+		frac = min(float64(acked)/float64(total), 1)
+	}
+	const width = 30
+	n := int(frac * width)
+	eta := "--"
+	if rate > 0 && total > acked {
+		eta = (time.Duration(float64(total-acked)/rate*float64(time.Second)) + time.Second/2).Truncate(time.Second).String()
+	}
+	return fmt.Sprintf("[%s%s] %5.1f%%  %s of %s  %s/s  ETA %s", strings.Repeat("#", n), strings.Repeat(".", width-n),
+		frac*100, humanBytes(uint64(acked)), humanBytes(uint64(max(total, 0))), humanBytes(uint64(rate)), eta)
+}
+
 func (p *progress) stop() {
+	if p == nil {
+		return
+	}
 	p.once.Do(func() { close(p.done) })
 	p.wg.Wait()
 }
 
-// reliableListener receives arq transfers for `listen --reliable`.
+// reliableListener receives transfers for `listen --reliable`.
 type reliableListener struct {
-	o      *listenOpts
-	out    io.Writer
-	errw   io.Writer
-	js     *jsonWriter
-	output string
+	o    *listenOpts
+	out  io.Writer
+	errw io.Writer
+	js   *jsonWriter
 
+	mu                  sync.Mutex // the counters and the output
 	messages            uint64
 	transfers, failures uint64
+	busy                uint64
+	strays              map[string]uint64
+	strayShown          int
 }
 
-// summary ends a listen --reliable run without --output (with it, the
-// transfer's own line is the summary).
-func (r *reliableListener) summary() {
-	if r.output != "" {
-		return
-	}
-	if r.js != nil {
-		_ = r.js.write(struct {
-			Type      string `json:"type"`
-			Transfers uint64 `json:"transfers"`
-			Failed    uint64 `json:"failed"`
-			Messages  uint64 `json:"messages"`
-		}{"summary", r.transfers, r.failures, r.messages})
-		return
-	}
-	fmt.Fprintf(r.out, "received %s (%d failed), %s\n", plural(r.transfers, "transfer"), r.failures, plural(r.messages, "message"))
-}
+// maxStrayShown bounds the lines shown for datagrams that are not arq;
+// the summary counts them all.
+const maxStrayShown = 5
 
-// runListenReliable accepts transfers on conn until the context ends, the
-// idle timeout passes, or (with --output) one transfer completes.
+// runListenReliable accepts transfers on conn: one into --output, or,
+// without it, any number at once, printing their messages.
 func runListenReliable(ctx context.Context, o *listenOpts, conn *net.UDPConn, out, errw io.Writer) error {
 	sealed, err := sealConn(conn, o.key, errw)
 	if err != nil {
 		return err
 	}
 	defer sealed.report()
-	l, err := arq.Listen(sealed.pc, arq.Config{IdleTimeout: o.idle})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	r := &reliableListener{o: o, out: out, errw: errw, output: o.output}
+	r := &reliableListener{o: o, out: out, errw: errw, strays: map[string]uint64{}}
 	if o.json {
 		r.js = newJSONWriter(out)
 	}
+	l, err := arq.Listen(sealed.pc, arq.Config{IdleTimeout: o.idle, OnStray: r.stray})
+	if err != nil {
+		return err
+	}
 	defer r.summary()
+	defer l.Close()
+	if o.output != "" {
+		return r.one(ctx, l)
+	}
+	return r.many(ctx, l)
+}
+
+// stray shows the first datagrams that were not arq packets of a
+// connection, and counts them all.
+func (r *reliableListener) stray(from netip.AddrPort, size int, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.strays[why]++
+	if r.strayShown >= maxStrayShown {
+		return
+	}
+	r.strayShown++
+	if r.js != nil {
+		_ = r.js.write(struct {
+			Type   string `json:"type"`
+			From   string `json:"from"`
+			Bytes  int    `json:"bytes"`
+			Reason string `json:"reason"`
+		}{"ignored", from.String(), size, why})
+		return
+	}
+	more := ""
+	if r.strayShown == maxStrayShown {
+		more = " (further ones are only counted)"
+	}
+	fmt.Fprintf(r.errw, "ignored %s from %s: %s; listen --reliable takes only udpchat send --reliable%s\n",
+		plural(uint64(size), "byte"), from, strayText(why), more)
+}
+
+func strayText(why string) string {
+	switch why {
+	case "not arq":
+		return "not an arq packet"
+	case "unknown connection":
+		return "an arq packet for no connection open here (an old transfer's, or spoofed)"
+	}
+	return "a " + why + " arq packet"
+}
+
+// one receives a single transfer into --output; senders that come while
+// it runs are told that the receiver is busy.
+func (r *reliableListener) one(ctx context.Context, l *arq.Listener) error {
+	actx, cancel := context.WithCancel(ctx)
+	first := make(chan *arq.Conn, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			c, err := l.Accept(actx)
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				first <- c
+				continue
+			}
+			c.Reset(arq.ReasonBusy)
+			r.mu.Lock()
+			r.busy++
+			r.mu.Unlock()
+		}
+	}()
+	defer wg.Wait()
+	defer cancel()
+	var timeout <-chan time.Time
+	if r.o.timeout > 0 {
+		t := time.NewTimer(r.o.timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var c *arq.Conn
+	select {
+	case c = <-first:
+	case <-ctx.Done():
+		return nil
+	case <-timeout:
+		return fmt.Errorf("no transfer arrived within %v; nothing was written to %s", r.o.timeout, r.o.output)
+	}
+	dest := &transfer.Destination{Output: r.o.output, Force: r.o.force}
+	return r.receive(ctx, c, dest)
+}
+
+// many receives transfers until the context ends, --timeout passes with
+// none, or --count messages arrived.
+func (r *reliableListener) many(ctx context.Context, l *arq.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
-		actx := ctx
-		var cancel context.CancelFunc = func() {}
-		if o.timeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, o.timeout)
+		actx, acancel := ctx, context.CancelFunc(func() {})
+		if r.o.timeout > 0 {
+			actx, acancel = context.WithTimeout(ctx, r.o.timeout)
 		}
 		c, err := l.Accept(actx)
-		cancel()
+		acancel()
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			return nil // interrupted, or nothing came within --timeout
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.receive(ctx, c, nil); err != nil {
+				r.mu.Lock()
+				fmt.Fprintf(r.errw, "warning: %v\n", err)
+				r.mu.Unlock()
 			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				if r.output != "" {
-					return fmt.Errorf("no transfer arrived within %v; nothing was written to %s", o.timeout, r.output)
-				}
-				return nil
+			r.mu.Lock()
+			enough := r.o.count > 0 && r.messages >= r.o.count
+			r.mu.Unlock()
+			if enough {
+				cancel()
 			}
-			return err
-		}
-		err = r.receive(ctx, c)
-		if r.output != "" || ctx.Err() != nil {
-			return err
-		}
-		if err != nil {
-			fmt.Fprintf(errw, "warning: %v\n", err)
-		}
-		if o.count > 0 && r.messages >= o.count {
-			return nil
-		}
+		}()
 	}
 }
 
-// receive reads one transfer.
-func (r *reliableListener) receive(ctx context.Context, c *arq.Conn) error {
-	peer := c.RemoteAddr().(*net.UDPAddr).AddrPort()
-	stop := context.AfterFunc(ctx, c.Abort)
-	defer stop()
-	defer c.Abort()
-	first, err := c.Recv()
+// receive runs one transfer and reports it.
+func (r *reliableListener) receive(ctx context.Context, c *arq.Conn, dest *transfer.Destination) error {
+	peer := c.Peer()
+	o := transfer.Options{Dest: dest, OnMessage: func(m []byte) error { return r.message(peer, m) }}
+	if dest != nil {
+		o.Stall = r.o.idle // nobody holds a single-transfer listener with keepalives
+	}
+	got, err := transfer.Receive(ctx, c, o)
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
-		return r.failed(peer, reliableErr(err, peer), 0)
-	}
-	var hdr transferHeader
-	if len(first) < 1 || first[0] != frameHeader || json.Unmarshal(first[1:], &hdr) != nil || hdr.Udpchat != 1 {
-		return r.failed(peer, errors.New("the first message is not a udpchat transfer header"), 0)
-	}
-	var tmp *os.File
-	var w *bufio.Writer
-	if r.output != "" {
-		dir := filepath.Dir(r.output)
-		if tmp, err = os.CreateTemp(dir, "."+filepath.Base(r.output)+".part-*"); err != nil {
-			return fmt.Errorf("cannot write into %s: %w", dir, err)
+		if ctx.Err() != nil && dest == nil {
+			return nil
 		}
-		defer func() {
-			if tmp != nil {
-				tmp.Close()
-				os.Remove(tmp.Name())
-			}
-		}()
-		w = bufio.NewWriterSize(tmp, 1<<20)
-	}
-	h := sha256.New()
-	var bytes, msgs uint64
-	var sum []byte
-	for {
-		m, err := c.Recv()
-		if err == io.EOF {
-			break
+		r.failures++
+		where := ""
+		if dest != nil {
+			where = "; nothing was written to " + r.o.output
 		}
-		if err != nil {
-			return r.failed(peer, reliableErr(err, peer), bytes)
+		if ctx.Err() != nil {
+			return interrupted(got.Bytes, got.Header.Size, "byte")
 		}
-		if len(m) == 0 || sum != nil {
-			return r.failed(peer, errors.New("malformed transfer: a message after the checksum, or an empty one"), bytes)
-		}
-		body := m[1:]
-		switch m[0] {
-		case frameMsg, frameData:
-			bytes += uint64(len(body))
-			msgs++
-			if err := r.deliver(h, w, peer, hdr, m[0], body); err != nil {
-				return err
-			}
-		case frameSum:
-			sum = body
-		default:
-			return r.failed(peer, fmt.Errorf("malformed transfer: unknown frame %q", m[0]), bytes)
-		}
+		return fmt.Errorf("transfer from %s failed after %s: %v%s", peer, plural(uint64(got.Bytes), "byte"), transferCause(err), where)
 	}
-	got := h.Sum(nil)
-	if sum == nil {
-		return r.failed(peer, errors.New("the transfer ended without its SHA-256"), bytes)
-	}
-	ok := hex.EncodeToString(sum) == hex.EncodeToString(got)
-	_ = c.Close()
-	if !ok {
-		return r.failed(peer, fmt.Errorf("SHA-256 mismatch: the sender says %x, the bytes received hash to %x", sum, got), bytes)
-	}
-	st := c.Stats()
 	r.transfers++
-	if w != nil {
-		if err := w.Flush(); err != nil {
-			return r.failed(peer, err, bytes)
-		}
-		if err := tmp.Sync(); err != nil {
-			return r.failed(peer, err, bytes)
-		}
-		if err := tmp.Close(); err != nil {
-			return r.failed(peer, err, bytes)
-		}
-		if err := os.Rename(tmp.Name(), r.output); err != nil {
-			return r.failed(peer, err, bytes)
-		}
-		tmp = nil
-	}
+	st := got.Stats
 	if r.js != nil {
 		return r.js.write(struct {
 			Type        string  `json:"type"`
@@ -460,7 +516,7 @@ func (r *reliableListener) receive(ctx context.Context, c *arq.Conn) error {
 			Kind        string  `json:"kind"`
 			Name        string  `json:"name,omitempty"`
 			Messages    uint64  `json:"messages"`
-			Bytes       uint64  `json:"bytes"`
+			Bytes       int64   `json:"bytes"`
 			SHA256      string  `json:"sha256"`
 			Verified    bool    `json:"verified"`
 			Output      string  `json:"output,omitempty"`
@@ -469,42 +525,34 @@ func (r *reliableListener) receive(ctx context.Context, c *arq.Conn) error {
 			Corrupt     uint64  `json:"corrupt_packets"`
 			HOLMessages uint64  `json:"hol_blocked_messages"`
 			HOLMaxMs    float64 `json:"hol_max_ms"`
-		}{"transfer", peer.String(), hdr.Kind, hdr.Name, msgs, bytes, hex.EncodeToString(got), true, r.output,
-			st.DuplicateSegments, st.OutOfOrder, st.Corrupt, st.HOLMessages, ms(st.HOLMax)})
+		}{"transfer", peer.String(), got.Header.Kind, got.Header.Name, got.Messages, got.Bytes, hex.EncodeToString(got.SHA256[:]),
+			true, got.Path, st.DuplicateSegments, st.OutOfOrder, st.Corrupt, st.HOLMessages, ms(st.HOLMax)})
 	}
-	what := plural(msgs, "message")
-	if hdr.Kind == "file" {
-		what = fmt.Sprintf("file %q", hdr.Name)
+	what, where := plural(got.Messages, "message"), ""
+	if got.Header.Kind == transfer.KindFile {
+		what = fmt.Sprintf("file %q", got.Header.Name)
 	}
-	where := ""
-	if r.output != "" {
-		where = " into " + r.output
-	} else if hdr.Kind == "file" {
-		where = " (not saved: give --output FILE)"
+	if got.Path != "" {
+		where = " into " + got.Path
 	}
-	_, err = fmt.Fprintf(r.out, "received %s (%s) from %s%s; sha256 %x verified\n", what, plural(bytes, "byte"), peer, where, got)
+	_, err = fmt.Fprintf(r.out, "received %s (%s) from %s%s; sha256 %x verified\n", what, plural(uint64(got.Bytes), "byte"), peer, where, got.SHA256)
 	return err
 }
 
-// deliver writes or prints one message of a transfer.
-func (r *reliableListener) deliver(h hash.Hash, w *bufio.Writer, peer netip.AddrPort, hdr transferHeader, typ byte, body []byte) error {
-	h.Write(body)
-	if typ == frameMsg {
-		h.Write([]byte("\n"))
-		r.messages++
+// transferCause says why a transfer failed, in the receiver's words.
+func transferCause(err error) string {
+	var refused *transfer.RefusedError
+	if errors.As(err, &refused) {
+		return refused.Verdict.Reason
 	}
-	if w != nil {
-		if _, err := w.Write(body); err != nil {
-			return err
-		}
-		if typ == frameMsg {
-			return w.WriteByte('\n')
-		}
-		return nil
-	}
-	if typ != frameMsg {
-		return nil // a file without --output: hashed, not printed
-	}
+	return err.Error()
+}
+
+// message prints one message of a transfer.
+func (r *reliableListener) message(peer netip.AddrPort, body []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.messages++
 	if r.js != nil {
 		return r.js.write(struct {
 			Type  string `json:"type"`
@@ -517,13 +565,44 @@ func (r *reliableListener) deliver(h hash.Hash, w *bufio.Writer, peer netip.Addr
 	return err
 }
 
-func (r *reliableListener) failed(peer netip.AddrPort, err error, bytes uint64) error {
-	r.failures++
-	where := ""
-	if r.output != "" {
-		where = "; nothing was written to " + r.output
+// summary ends a listen --reliable run: without --output, the counts;
+// with it, only what the transfer's own line does not say.
+func (r *reliableListener) summary() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ignored uint64
+	for _, n := range r.strays {
+		ignored += n
 	}
-	return fmt.Errorf("transfer from %s failed after %s: %v%s", peer, plural(bytes, "byte"), err, where)
+	if r.js != nil {
+		_ = r.js.write(struct {
+			Type      string            `json:"type"`
+			Transfers uint64            `json:"transfers"`
+			Failed    uint64            `json:"failed"`
+			Messages  uint64            `json:"messages"`
+			Busy      uint64            `json:"refused_busy"`
+			Ignored   map[string]uint64 `json:"ignored,omitempty"`
+		}{"summary", r.transfers, r.failures, r.messages, r.busy, r.strays})
+		return
+	}
+	var extra []string
+	if r.busy > 0 {
+		extra = append(extra, fmt.Sprintf("%s refused: busy", plural(r.busy, "sender")))
+	}
+	if ignored > 0 {
+		extra = append(extra, fmt.Sprintf("%s ignored (not arq packets of a transfer)", plural(ignored, "datagram")))
+	}
+	if r.o.output != "" {
+		if len(extra) > 0 {
+			fmt.Fprintln(r.errw, strings.Join(extra, "; "))
+		}
+		return
+	}
+	line := fmt.Sprintf("received %s (%d failed), %s", plural(r.transfers, "transfer"), r.failures, plural(r.messages, "message"))
+	if len(extra) > 0 {
+		line += "; " + strings.Join(extra, "; ")
+	}
+	fmt.Fprintln(r.out, line)
 }
 
 // sealedConn is the PacketConn arq runs on: the socket itself, or with a

@@ -2,6 +2,7 @@ package arq
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -65,6 +66,14 @@ type Config struct {
 	// hold received and not yet read (default 32 MiB). Each connection
 	// may hold 16 segments whatever the others hold.
 	MaxBuffered int64
+
+	// OnStray, if set, is told, by a Listener, of every datagram that is
+	// not a packet of one of its connections nor of a handshake: not arq
+	// at all ("not arq"), an arq type that does not decode ("malformed"),
+	// a bad checksum ("corrupt"), a packet for no connection it knows
+	// ("unknown connection"). It is called from the reading goroutine:
+	// it must be quick and must not call the Listener.
+	OnStray func(from netip.AddrPort, size int, why string)
 
 	// Trace, if set, is told about every change of the connection's
 	// state: RTT samples, timeouts, retransmissions and why, window

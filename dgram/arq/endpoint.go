@@ -181,14 +181,17 @@ func (r *reader) dispatch(b []byte, pt *path, now time.Time) {
 	ep := r.ep
 	if !IsArq(b) {
 		ep.notArq.Add(1)
+		r.stray(pt, b, "not arq")
 		return
 	}
 	p := &r.pkt
 	if err := Decode(b, p); err != nil {
 		if errors.Is(err, ErrChecksum) {
 			ep.corrupt.Add(1)
+			r.stray(pt, b, "corrupt")
 		} else {
 			ep.malformed.Add(1)
+			r.stray(pt, b, "malformed")
 		}
 		return
 	}
@@ -196,6 +199,7 @@ func (r *reader) dispatch(b []byte, pt *path, now time.Time) {
 	if c == nil {
 		if ep.ln == nil || !ep.ln.handshake(r, p, pt, now) {
 			ep.unknown.Add(1)
+			r.stray(pt, b, "unknown connection")
 		}
 		return
 	}
@@ -206,6 +210,12 @@ func (r *reader) dispatch(b []byte, pt *path, now time.Time) {
 		}
 	}
 	r.touched = append(r.touched, c)
+}
+
+func (r *reader) stray(pt *path, b []byte, why string) {
+	if r.ep.ln != nil && r.ep.ln.cfg.OnStray != nil {
+		r.ep.ln.cfg.OnStray(pt.peer, len(b), why)
+	}
 }
 
 // finish answers, once per batch, what the batch's packets asked for.

@@ -216,7 +216,7 @@ func (c *Checker) Header() (Header, bool) { return c.hdr, c.hasHdr }
 
 // Bytes returns the payload bytes so far (file bytes, or message bytes
 // without their newlines), and Messages the 'M' frames.
-func (c *Checker) Bytes() int64      { return c.bytes }
+func (c *Checker) Bytes() int64     { return c.bytes }
 func (c *Checker) Messages() uint64 { return c.messages }
 
 // Feed takes the next frame. It returns the frame's type and its payload
