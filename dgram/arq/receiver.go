@@ -235,6 +235,9 @@ func (r *receiver) take(payload []byte, end bool, at, now time.Time) (ok, taken 
 	}
 	if need := len(r.msg) + len(payload); need > cap(r.msg) {
 		c := min(max(need, 2*cap(r.msg), 2*r.cfg.MSS), max(r.cfg.MaxMessage, need))
+		if end {
+			c = need // the message is whole: no room to grow
+		}
 		if !r.hold(c - cap(r.msg)) {
 			return true, false
 		}
