@@ -85,13 +85,6 @@ func fileKind(m os.FileMode) string {
 	return "not a plain file"
 }
 
-// connectedPC lets a wrapper that writes with WriteTo (seal.Conn) use a
-// connected socket, whose own WriteTo refuses: every datagram goes to the
-// connected peer.
-type connectedPC struct{ *net.UDPConn }
-
-func (c connectedPC) WriteTo(b []byte, _ net.Addr) (int, error) { return c.Write(b) }
-
 // runSendReliable sends the messages (or --file) through arq and
 // transfer, and succeeds only on the receiver's verdict.
 func runSendReliable(ctx context.Context, o *sendOpts, file string, stdin io.Reader, out, errw io.Writer) error {
@@ -118,11 +111,7 @@ func runSendReliable(ctx context.Context, o *sendOpts, file string, stdin io.Rea
 		return err
 	}
 	defer conn.Close()
-	var pc net.PacketConn = conn
-	if o.key != nil {
-		pc = connectedPC{conn}
-	}
-	sealed, err := sealConn(pc, o.key, errw)
+	sealed, err := sealConn(conn, o.key, errw)
 	if err != nil {
 		return err
 	}
@@ -613,11 +602,17 @@ type sealedConn struct {
 	errw io.Writer
 }
 
-func sealConn(pc net.PacketConn, k *seal.Key, errw io.Writer) (*sealedConn, error) {
+func sealConn(conn *net.UDPConn, k *seal.Key, errw io.Writer) (*sealedConn, error) {
 	if k == nil {
-		return &sealedConn{pc: pc}, nil
+		return &sealedConn{pc: conn}, nil
 	}
-	c, err := seal.NewConn(pc, k, seal.Config{})
+	// Sealed, the socket keeps its batches, GRO, and the address each
+	// peer contacted (for a listener on a wildcard address).
+	bc, err := dgram.NewConn(conn, dgram.ConnConfig{Dst: true, GRO: true})
+	if err != nil {
+		return nil, err
+	}
+	c, err := seal.NewConn(bc, k, seal.Config{})
 	if err != nil {
 		return nil, err
 	}
