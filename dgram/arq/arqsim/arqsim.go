@@ -77,10 +77,8 @@ var ErrLimit = errors.New("arqsim: the transfer did not end within the limit")
 // start is the virtual time a run starts at.
 var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-var (
-	clientAddr = netip.MustParseAddrPort("192.0.2.1:40000")
-	serverAddr = netip.MustParseAddrPort("192.0.2.2:9000")
-)
+// clientAddr is the client's address, as the server's cookie sees it.
+var clientAddr = netip.MustParseAddrPort("192.0.2.1:40000")
 
 type arrival struct {
 	toServer bool
