@@ -333,8 +333,14 @@ func TestReliableSynFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("connected in %v during a flood of %d SYNs", took, synners)
-	if took > time.Second {
-		t.Errorf("the real sender waited %v to connect, more than a second", took)
+	limit := time.Second
+	if raceEnabled {
+		// the race detector slows the listener's reading about tenfold:
+		// the flood outruns it and the kernel drops the real SYN too
+		limit = 5 * time.Second
+	}
+	if took > limit {
+		t.Errorf("the real sender waited %v to connect, more than %v", took, limit)
 	}
 	if code := l.wait(); code != 0 {
 		t.Errorf("listen exited %d", code)
