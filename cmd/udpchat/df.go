@@ -41,7 +41,8 @@ func (e *pathMTUError) Unwrap() error { return e.err }
 // knows the path MTU, from the route or from ICMP), and returns it
 // unchanged otherwise.
 func dfError(c *net.UDPConn, dst netip.AddrPort, err error) error {
-	if !errors.Is(err, dgram.ErrTooLong) {
+	var already *pathMTUError
+	if !errors.Is(err, dgram.ErrTooLong) || errors.As(err, &already) {
 		return err
 	}
 	mtu, merr := pmtu.PathMTU(c)

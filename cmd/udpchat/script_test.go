@@ -73,6 +73,7 @@ func TestScripts(t *testing.T) {
 			"term":       cmdTerm,
 			"show":       cmdShow,
 			"readme":     cmdReadme,
+			"netpath":    cmdNetpath,
 		},
 	})
 }
