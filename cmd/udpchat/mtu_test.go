@@ -154,7 +154,9 @@ func TestMTUAcrossRouter(t *testing.T) {
 			cli, _, srv := routedPath(t, tc.noICMP)
 			dst := startIn(t, srv, "listen", net.JoinHostPort(tc.srv, "0"), "--echo")
 			warmUpIn(t, cli, dst)
-			code, out, errs := runIn(t, cli, "mtu", dst.String(), "--json")
+			// --timeout: an echo held up by a loaded machine must not pass
+			// for a lost probe
+			code, out, errs := runIn(t, cli, "mtu", dst.String(), "--json", "--timeout", "500ms")
 			if code != 0 {
 				t.Fatalf("udpchat mtu %v --json: exit %d: %s%s", dst, code, out, errs)
 			}
@@ -166,7 +168,7 @@ func TestMTUAcrossRouter(t *testing.T) {
 			if n := len(byType(objs, "probe")); float64(n) < last["probes"].(float64) {
 				t.Errorf("%d probe lines for %v probes", n, last["probes"])
 			}
-			code, out, errs = runIn(t, cli, "mtu", dst.String())
+			code, out, errs = runIn(t, cli, "mtu", dst.String(), "--timeout", "500ms")
 			t.Logf("udpchat mtu %v:\n%s", dst, out)
 			if code != 0 || !strings.Contains(out, "Resume: pmtu 1280: "+fmt.Sprint(tc.payload)+" bytes of UDP payload") || !strings.Contains(out, tc.words) {
 				t.Errorf("udpchat mtu %v: exit %d, output:\n%s%s\nwant the resume line and %q", dst, code, out, errs, tc.words)
