@@ -45,6 +45,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -259,7 +260,28 @@ func Link(t testing.TB, a, b *NS, opt LinkOptions) (aDev, bDev string) {
 		}
 		e.ns.IP("link", "set", e.dev, "up")
 	}
+	a.waitUp(aDev)
+	b.waitUp(bDev)
 	return aDev, bDev
+}
+
+// waitUp waits until dev is operationally up. The kernel brings a link
+// up in two steps: "ip link set up" returns at once, and its queueing
+// discipline is attached later by the link watcher, up to a second after;
+// until then every datagram sent on it is dropped.
+func (ns *NS) waitUp(dev string) {
+	ns.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := ns.IP("-o", "link", "show", "dev", dev)
+		if strings.Contains(out, "state UP") {
+			return
+		}
+		if time.Now().After(deadline) {
+			ns.t.Fatalf("nstest: %s in %s is not up after 10s: %s", dev, ns.Name, strings.TrimSpace(out))
+		}
+		time.Sleep(5 * time.Millisecond) // polling a kernel state, not ordering goroutines
+	}
 }
 
 func (ns *NS) nextDev() string {
