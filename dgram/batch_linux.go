@@ -22,6 +22,10 @@ type batchSys struct {
 	ends  []int                   // write: where a header's piece ends in its message, or -1 (whole)
 	race  []byte                  // with the race detector: scratch for raceRead
 
+	// fault, in tests, fails a sendmmsg that carries UDP_SEGMENT with the
+	// errno it returns (0: none), before the kernel sees it
+	fault func() unix.Errno
+
 	// state of the call in progress, read by the callbacks below, which
 	// are bound once so that no closure is allocated per call
 	n       int
@@ -177,7 +181,13 @@ func (s *batchSys) write(b *Batch, ms []Message) (int, error) {
 				raceRead(unsafe.Slice(s.iovs[j].Base, s.iovs[j].Len), s.race)
 			}
 		}
-		if err := s.rc.Write(s.writeF); err != nil {
+		var injected unix.Errno
+		if usedGSO && s.fault != nil {
+			injected = s.fault()
+		}
+		if injected != 0 {
+			s.errno = injected
+		} else if err := s.rc.Write(s.writeF); err != nil {
 			return done, err
 		}
 		if s.errno == unix.EIO && usedGSO {

@@ -1,7 +1,10 @@
 package dgram
 
 import (
+	"bytes"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -51,5 +54,42 @@ func TestCtrlTruncatedIsReported(t *testing.T) {
 	}
 	if srv.CtrlTruncated() != 1 {
 		t.Errorf("CtrlTruncated() = %d, want 1", srv.CtrlTruncated())
+	}
+}
+
+// After the kernel refuses a GSO send with EIO (a device that cannot
+// offload checksums, on kernels that do not segment in software), the Conn
+// sends the same datagrams one by one, keeps GSO off from then on, and
+// says so once at debug level.
+func TestGSOFallbackAfterEIO(t *testing.T) {
+	srv, cli := pairT(t, "udp4")
+	var log bytes.Buffer
+	c := newConnT(t, cli, ConnConfig{Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if !c.GSO() {
+		t.Skip("no UDP GSO on this kernel")
+	}
+	faults := 0
+	c.wb.sys.fault = func() unix.Errno { faults++; return unix.EIO } // as the kernel answers
+	buf := gsoBuffer(10, 100)
+	for round := range 2 {
+		if n, err := c.WriteBatch([]Message{{Buf: buf, Segment: 100}, {Buf: []byte("after")}}); n != 2 || err != nil {
+			t.Fatalf("round %d: WriteBatch = %d, %v; want 2, nil", round, n, err)
+		}
+	}
+	if c.GSO() || faults != 1 {
+		t.Errorf("GSO %v after %d EIO; want off after one", c.GSO(), faults)
+	}
+	if got := strings.Count(log.String(), "GSO send failed"); got != 1 {
+		t.Errorf("debug log says it %d times, want once:\n%s", got, log.String())
+	}
+	data, _ := readN(t, newConnT(t, srv, ConnConfig{}), 22)
+	for i, d := range data {
+		want := 100
+		if i%11 == 10 {
+			want = 5
+		}
+		if len(d) != want {
+			t.Fatalf("datagram %d: %d bytes, want %d", i, len(d), want)
+		}
 	}
 }
