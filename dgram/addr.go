@@ -87,7 +87,7 @@ func ParseListenAddr(s string) (host string, port uint16, wildcard bool, err err
 	if s == "" {
 		return DefaultHost, DefaultPort, false, nil
 	}
-	if !strings.ContainsAny(s, ":[]") {
+	if isPortOnly(s) || !strings.ContainsAny(s, ":[]") {
 		p, err := parsePort(s)
 		if err != nil {
 			return "", 0, false, badAddr(s, "%v", err)
@@ -122,9 +122,22 @@ func ResolveListen(ctx context.Context, s string) (netip.AddrPort, error) {
 // Resolve resolves a destination "host:port". The host may be an IPv4 or
 // IPv6 literal or a name; a name that has both IPv4 and IPv6 addresses
 // resolves to its first IPv4 address, the family listeners bind by
-// default. Port 0 and an empty host are refused: no datagram can be sent
-// there.
+// default. A port alone ("9000") means DefaultHost, as it does for
+// listening addresses. Port 0 and an empty host are refused: no datagram
+// can be sent there. A name that does not resolve is an *Error of kind
+// ErrNoSuchHost (a failure at run time); everything else wrong with s is
+// ErrBadAddress.
 func Resolve(ctx context.Context, s string) (netip.AddrPort, error) {
+	if isPortOnly(s) {
+		p, err := parsePort(s)
+		if err != nil {
+			return netip.AddrPort{}, badAddr(s, "%v", err)
+		}
+		if p == 0 {
+			return netip.AddrPort{}, badAddr(s, "port 0 cannot be sent to; give the listener's port")
+		}
+		return netip.AddrPortFrom(netip.MustParseAddr(DefaultHost), p), nil
+	}
 	host, port, err := SplitAddr(s)
 	if err != nil {
 		return netip.AddrPort{}, err
@@ -142,9 +155,22 @@ func Resolve(ctx context.Context, s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ip, port), nil
 }
 
+// isPortOnly reports whether s is a port number alone, with no host.
+func isPortOnly(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 func resolveHost(ctx context.Context, s, host string) (netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap(), nil
+		return checkZone(s, ip.Unmap())
 	}
 	if strings.Contains(host, ":") {
 		return netip.Addr{}, badAddr(s, "%q is not a valid IPv6 address", host)
@@ -155,11 +181,11 @@ func resolveHost(ctx context.Context, s, host string) (netip.Addr, error) {
 	if err != nil {
 		var dnsErr *net.DNSError
 		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-			return netip.Addr{}, &Error{Op: "resolve", Addr: s, Kind: ErrBadAddress,
+			return netip.Addr{}, &Error{Op: "resolve", Addr: s, Kind: ErrNoSuchHost,
 				Err: fmt.Errorf("no such host %q: check the spelling, or use an IP address", host)}
 		}
-		return netip.Addr{}, &Error{Op: "resolve", Addr: s, Kind: ErrBadAddress,
-			Err: fmt.Errorf("cannot resolve %q: %v", host, causeText(err))}
+		return netip.Addr{}, &Error{Op: "resolve", Addr: s, Kind: ErrNoSuchHost,
+			Err: fmt.Errorf("looking up %q failed: %v", host, causeText(err))}
 	}
 	for _, ip := range ips {
 		if ip.Unmap().Is4() {
@@ -167,9 +193,30 @@ func resolveHost(ctx context.Context, s, host string) (netip.Addr, error) {
 		}
 	}
 	if len(ips) == 0 {
-		return netip.Addr{}, badAddr(s, "host %q has no address", host)
+		return netip.Addr{}, &Error{Op: "resolve", Addr: s, Kind: ErrNoSuchHost, Err: fmt.Errorf("host %q has no address", host)}
 	}
-	return ips[0], nil
+	return checkZone(s, ips[0])
+}
+
+// checkZone refuses a link-local IPv6 address without a zone, which
+// the kernel rejects with a bare EINVAL: the same fe80:: address exists on
+// every interface, so the interface must be named. A zone must name an
+// interface of this machine (or be its index).
+func checkZone(s string, ip netip.Addr) (netip.Addr, error) {
+	if !ip.Is6() || !(ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast()) {
+		return ip, nil
+	}
+	zone := ip.Zone()
+	if zone == "" {
+		return netip.Addr{}, badAddr(s, "%s is a link-local IPv6 address, which every interface has: name the interface with a zone, as in [%s%%eth0]:PORT (ip -6 addr shows each interface's fe80:: address)", ip, ip)
+	}
+	if isPortOnly(zone) {
+		return ip, nil
+	}
+	if _, err := net.InterfaceByName(zone); err != nil {
+		return netip.Addr{}, badAddr(s, "zone %q names no interface of this machine (ip link shows them)", zone)
+	}
+	return ip, nil
 }
 
 // network returns the Go network name for a socket bound to or sending to

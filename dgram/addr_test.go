@@ -92,7 +92,14 @@ func TestResolve(t *testing.T) {
 		{":9000", "", "missing host"},
 		{"127.0.0.1:0", "", "port 0 cannot be sent to"},
 		{"[::1::2]:1", "", "not a valid IPv6 address"},
-		{"no-such-host.invalid:9000", "", `"no-such-host.invalid"`}, // "no such host" or "cannot resolve", by resolver
+		{"9000", "127.0.0.1:9000", ""}, // a port alone: the local host
+		{"0", "", "port 0 cannot be sent to"},
+		{"99999", "", "not a number from 0 to 65535"},
+		{"[fe80::1]:9000", "", "name the interface with a zone, as in [fe80::1%eth0]:PORT"},
+		{"[fe80::1%lo]:9000", "[fe80::1%lo]:9000", ""},
+		{"[fe80::1%1]:9000", "[fe80::1%1]:9000", ""},
+		{"[fe80::1%nosuchif0]:9000", "", `zone "nosuchif0" names no interface`},
+		{"[ff02::1]:9000", "", "link-local"},
 	}
 	for _, tt := range tests {
 		got, err := Resolve(ctx, tt.in)
@@ -104,6 +111,22 @@ func TestResolve(t *testing.T) {
 		}
 		if err != nil || got.String() != tt.want {
 			t.Errorf("Resolve(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestResolveNoSuchHost: a name that does not resolve is a failure at run
+// time (ErrNoSuchHost), not a malformed address, and the error names it.
+func TestResolveNoSuchHost(t *testing.T) {
+	for _, in := range []string{"no-such-host.invalid:9000"} {
+		_, err := Resolve(context.Background(), in)
+		if !errors.Is(err, ErrNoSuchHost) || errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), `"no-such-host.invalid"`) ||
+			!strings.HasPrefix(err.Error(), "cannot resolve no-such-host.invalid:9000: ") {
+			t.Errorf("Resolve(%q) error = %v, want ErrNoSuchHost naming the host", in, err)
+		}
+		_, err = ResolveListen(context.Background(), in)
+		if !errors.Is(err, ErrNoSuchHost) {
+			t.Errorf("ResolveListen(%q) error = %v, want ErrNoSuchHost", in, err)
 		}
 	}
 }

@@ -113,7 +113,7 @@
 // # Errors
 //
 // Failed operations return an *Error. Its Kind is a sentinel (ErrAddrInUse,
-// ErrPermission, ErrRefused, ErrTooLong, ErrTimeout, ErrBadAddress, ...) and
+// ErrPermission, ErrRefused, ErrTooLong, ErrTimeout, ErrBadAddress, ErrNoSuchHost, ...) and
 // its Err the kernel's cause, so both errors.Is(err, dgram.ErrRefused) and
 // errors.Is(err, syscall.ECONNREFUSED) hold. Its message is one line that
 // says what failed and what to do:

@@ -16,8 +16,13 @@ import (
 // syscall.Errno, a *net.DNSError, ...) stays reachable through errors.Is and
 // errors.As as well.
 var (
-	// ErrBadAddress: the address could not be parsed or resolved.
+	// ErrBadAddress: the address could not be parsed, or cannot be used as
+	// it is written (a link-local IPv6 address without its zone).
 	ErrBadAddress = errors.New("bad address")
+	// ErrNoSuchHost: a host name did not resolve: no such host, no address,
+	// or the resolver failed. The address was well formed; the name is the
+	// problem, at run time.
+	ErrNoSuchHost = errors.New("name did not resolve")
 	// ErrAddrInUse: another socket is bound to the address (EADDRINUSE).
 	ErrAddrInUse = errors.New("address already in use")
 	// ErrAddrNotAvail: the address is not one of this machine's (EADDRNOTAVAIL).
@@ -69,6 +74,8 @@ func (e *Error) Error() string {
 			return fmt.Sprintf("bad address %q: %s", e.Addr, cause)
 		}
 		return fmt.Sprintf("bad address %q", e.Addr)
+	case ErrNoSuchHost:
+		return fmt.Sprintf("cannot resolve %s: %s", e.Addr, cause)
 	case ErrAddrInUse:
 		return fmt.Sprintf("address %s is already in use: is another listener running? stop it or pick another port", e.Addr)
 	case ErrAddrNotAvail:
@@ -193,7 +200,7 @@ func kindOf(err error) error {
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return ErrBadAddress
+		return ErrNoSuchHost
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

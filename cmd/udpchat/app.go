@@ -68,6 +68,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 	for _, cmd := range app.Commands {
 		cmd.HideHelpCommand = true
+		if cmd.Before == nil {
+			cmd.Before = checkHostPortForm
+		}
 		name := cmd.Name
 		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
 			return usageErr(name, flagErrText(err))
@@ -161,6 +164,9 @@ func flagErrText(err error) string {
 	s := err.Error()
 	if strings.HasPrefix(s, "flag provided but not defined: ") {
 		name := strings.TrimPrefix(s, "flag provided but not defined: ")
+		if hint := ncFlagHint(name); hint != "" && len(strings.TrimLeft(name, "-")) == 1 {
+			return fmt.Sprintf("unknown flag %s: %s", name, hint)
+		}
 		return fmt.Sprintf("unknown flag %s (to send a message that starts with '-', put -- before it)", name)
 	}
 	for _, p := range []string{"for flag -", "flag needs an argument: -"} {

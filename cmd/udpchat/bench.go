@@ -43,15 +43,15 @@ func benchCommand() *cli.Command {
 			"  udpchat bench client 192.0.2.10:9201 --rate 100kpps",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "mode", Aliases: []string{"m"}, Value: "throughput", Usage: "`MODE`: throughput or latency"},
-			&cli.GenericFlag{Name: "size", Aliases: []string{"s"}, Value: &sizeValue{n: 64}, Usage: "datagram size in `BYTES`, the 20-byte header included"},
+			&cli.GenericFlag{Name: "size", Aliases: []string{"l"}, Value: &sizeValue{n: 64}, Usage: "datagram size in `BYTES`, the 20-byte header included"},
 			&cli.GenericFlag{Name: "duration", Aliases: []string{"t"}, Value: &durationValue{d: 10 * time.Second}, Usage: "measure for `D`"},
-			&cli.StringFlag{Name: "rate", Usage: "pace throughput at `R`: datagrams/s (100kpps, 1mpps) or bits/s (1gbit); default as fast as possible"},
+			&cli.StringFlag{Name: "rate", Aliases: []string{"b"}, Usage: "pace throughput at `R`: datagrams/s (100kpps, 1mpps) or bits/s (1gbit); default as fast as possible"},
 			&cli.IntFlag{Name: "batch", Value: bench.DefaultBatch, Usage: "datagrams per system call, `N` (1: one sendmsg per datagram)"},
 			&cli.BoolFlag{Name: "offload", Value: true, Usage: "coalesce with UDP GSO/GRO where the kernel has it (--offload=false: not)"},
 			&cli.IntFlag{Name: "inflight", Value: 1, Usage: "latency probes in flight at once, `N`"},
 			&cli.BoolFlag{Name: "busy-poll", Usage: "latency: spin on non-blocking reads instead of sleeping (both sides)"},
 			&cli.GenericFlag{Name: "interval", Aliases: []string{"i"}, Value: &durationValue{d: time.Second}, Usage: "throughput: a row every `D` (0: none)"},
-			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: intervals and a summary"},
+			&cli.BoolFlag{Name: "json", Aliases: []string{"j", "J"}, Usage: "print JSON lines: intervals and a summary"},
 		},
 		Action: runBench,
 	}

@@ -45,9 +45,9 @@ func chatCommand() *cli.Command {
 			"  udpchat chat --bind 127.0.0.1:9000         # terminal 1: wait for a peer\n" +
 			"  udpchat chat 127.0.0.1:9000                # terminal 2: start talking",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "bind", Aliases: []string{"b"}, Usage: "bind the local side to `ADDR`; without HOST:PORT, wait there for a peer"},
+			&cli.StringFlag{Name: "bind", Aliases: []string{"s"}, Usage: "bind the local side to `ADDR`; without HOST:PORT, wait there for a peer"},
 			keyFileFlag(),
-			&cli.GenericFlag{Name: "timeout", Aliases: []string{"t"}, Value: &durationValue{}, Usage: "end the chat after `D` with no line sent or received (0: never)"},
+			&cli.GenericFlag{Name: "timeout", Aliases: []string{"w"}, Value: &durationValue{}, Usage: "end the chat after `D` with no line sent or received (0: never)"},
 			&cli.GenericFlag{Name: "peer-idle", Value: &durationValue{d: defaultPeerIdle}, Usage: "with --bind, let another address become the peer once the peer has sent nothing for `D`"},
 		},
 		Action: runChat,

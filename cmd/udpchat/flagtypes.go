@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -14,23 +13,56 @@ import (
 // Flag value types with the units of DESIGN.md. Each implements cli.Generic;
 // its Set error becomes `invalid value "x" for flag --name: <error>`.
 
-// durationValue is a non-negative duration in Go syntax ("500ms", "2s").
+// durationValue is a non-negative duration in Go syntax ("500ms", "2s"),
+// or a number of seconds without a unit ("0.2", "5"), as ping and nc take
+// them.
 type durationValue struct{ d time.Duration }
 
 func (v *durationValue) Set(s string) error {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
+	d, err := parseDuration(s)
 	if err != nil {
-		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
-			return fmt.Errorf("give a unit, as in %ss or %sms", s, s)
-		}
-		return errors.New("want a duration such as 500ms, 2s or 1m30s")
-	}
-	if d < 0 {
-		return errors.New("must not be negative")
+		return err
 	}
 	v.d = d
 	return nil
 }
+
+// maxDuration bounds every duration flag: nothing in udpchat needs more
+// than a year, and a float of seconds must not overflow time.Duration.
+const maxDuration = 365 * 24 * time.Hour
+
+func parseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	var d time.Duration
+	if f, err := strconv.ParseFloat(t, 64); err == nil && !strings.ContainsAny(t, "xXpP") {
+		switch {
+		case math.IsNaN(f) || math.IsInf(f, 0):
+			return 0, errDurationSyntax
+		case f < 0:
+			return 0, errors.New("must not be negative")
+		case f > maxDuration.Seconds():
+			return 0, errDurationMax
+		}
+		d = time.Duration(math.Round(f * 1e9))
+	} else {
+		d, err = time.ParseDuration(t)
+		if err != nil {
+			return 0, errDurationSyntax
+		}
+	}
+	if d < 0 {
+		return 0, errors.New("must not be negative")
+	}
+	if d > maxDuration {
+		return 0, errDurationMax
+	}
+	return d, nil
+}
+
+var (
+	errDurationSyntax = errors.New("want a duration such as 500ms, 2s, 1m30s or 0.2 (seconds)")
+	errDurationMax    = errors.New("must be at most a year (8760h)")
+)
 
 func (v *durationValue) String() string {
 	if v == nil {

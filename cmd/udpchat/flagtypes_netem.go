@@ -48,7 +48,8 @@ func parseProb(s string) (float64, error) {
 }
 
 // rateValue is a bit rate in tc's units: "8mbit", "100kbit", "1gbit",
-// "500kbps" (bytes per second), or plain bits per second.
+// "500kbps" (bytes per second), iperf3's ("100M", "1G", "10K": bits per
+// second, powers of 1000), or plain bits per second.
 type rateValue struct{ bps float64 }
 
 func (v *rateValue) Set(s string) error {
@@ -77,6 +78,8 @@ var rateUnits = []struct {
 	{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"tbit", 1e12},
 	{"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"tbps", 8e12},
 	{"bit", 1}, {"bps", 8},
+	// iperf3's -b: a bare K, M, G or T is bits per second, in powers of 1000
+	{"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"t", 1e12},
 }
 
 func parseRate(s string) (float64, error) {
@@ -90,7 +93,7 @@ func parseRate(s string) (float64, error) {
 	}
 	r, err := strconv.ParseFloat(t, 64)
 	if err != nil || math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
-		return 0, errors.New("want a rate such as 8mbit, 100kbit, 1gbit or a number of bits per second")
+		return 0, errors.New("want a rate such as 8mbit, 100kbit, 1gbit, iperf3's 100M or 1G, or a number of bits per second")
 	}
 	return r * mult, nil
 }

@@ -15,7 +15,7 @@ import (
 
 // keyFileFlag is --key-file, shared by every command that talks to a peer.
 func keyFileFlag() cli.Flag {
-	return &cli.StringFlag{Name: "key-file", Aliases: []string{"k"}, EnvVars: []string{"UDPCHAT_KEY_FILE"},
+	return &cli.StringFlag{Name: "key-file", EnvVars: []string{"UDPCHAT_KEY_FILE"},
 		Usage: "seal every datagram (AES-256-GCM, anti-replay) with the key in `FILE` (udpchat keygen FILE); also UDPCHAT_KEY"}
 }
 

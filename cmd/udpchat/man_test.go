@@ -34,7 +34,7 @@ func TestManPage(t *testing.T) {
 	}
 	text := stripOverstrike(out.String())
 	for _, want := range []string{"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "EXIT STATUS", "ENVIRONMENT", "SEE ALSO",
-		"udpchat - a netcat for UDP datagrams", "udpchat send HOST:PORT [MSG...] [flags]", "--wait", "--from ADDR",
+		"udpchat - a netcat for UDP datagrams", "udpchat send HOST:PORT [MSG...] [flags]", "--wait", "--size N",
 		"udpchat listen :9000 --echo", "UDPCHAT_KEY", "nc(1)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the rendered man page lacks %q", want)

@@ -44,14 +44,14 @@ func sendCommand() *cli.Command {
 			"  udpchat send 127.0.0.1:9000 --reliable --file photo.jpg      # to: udpchat listen --reliable --output photo.jpg\n" +
 			"  udpchat send 127.0.0.1:9000 -- --not-a-flag",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "wait for a reply to each datagram and print it"},
-			&cli.GenericFlag{Name: "timeout", Aliases: []string{"t"}, Value: &durationValue{d: 2 * time.Second}, Usage: "with --wait, how long to wait for each reply `D`"},
+			&cli.BoolFlag{Name: "wait", Usage: "wait for a reply to each datagram and print it"},
+			&cli.GenericFlag{Name: "timeout", Aliases: []string{"w"}, Value: &durationValue{d: 2 * time.Second}, Usage: "wait up to `D` for the reply to each datagram; implies --wait (nc's -w)"},
 			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Value: 1, Usage: "send each message `N` times"},
 			&cli.GenericFlag{Name: "interval", Aliases: []string{"i"}, Value: &durationValue{}, Usage: "gap `D` between consecutive datagrams, on an absolute schedule"},
-			&cli.GenericFlag{Name: "size", Aliases: []string{"s"}, Value: &sizeValue{}, Usage: "make each datagram `N` bytes: pad messages, or build a payload when there is none"},
-			&cli.StringFlag{Name: "from", Usage: "bind the local side to `ADDR` (HOST:PORT, :PORT or a port)"},
+			&cli.GenericFlag{Name: "size", Value: &sizeValue{}, Usage: "make each datagram `N` bytes: pad messages, or build a payload when there is none"},
+			&cli.StringFlag{Name: "from", Aliases: []string{"s"}, Usage: "bind the local side to `ADDR` (HOST:PORT, :PORT, a port, or an IP address: any port)"},
 			&cli.BoolFlag{Name: "seq", Usage: "start each datagram with the 20-byte sequence header (seq from 0, send time), for listen --seq"},
-			&cli.BoolFlag{Name: "reliable", Aliases: []string{"r"}, Usage: "deliver every message once and in order, through arq (to listen --reliable)"},
+			&cli.BoolFlag{Name: "reliable", Usage: "deliver every message once and in order, through arq (to listen --reliable)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "send the bytes of `FILE` reliably (implies --reliable)"},
 			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "report what was sent and received as JSON lines"},
@@ -102,7 +102,7 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		dstText:  c.Args().First(),
 		count:    c.Int("count"),
 		interval: durationFlag(c, "interval"),
-		wait:     c.Bool("wait"),
+		wait:     c.Bool("wait") || c.IsSet("timeout"),
 		df:       c.Bool("df"),
 		timeout:  durationFlag(c, "timeout"),
 		from:     c.String("from"),
@@ -139,6 +139,9 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		return nil, usagef(c, "--size %d is too small for --seq: the sequence header alone is %d bytes, and --size counts it", size, seq.HeaderLen)
 	}
 	o.size, o.sizeSet = int(size), set
+	if ip, err := netip.ParseAddr(o.from); err == nil {
+		o.from = netip.AddrPortFrom(ip, 0).String() // nc -s: an address alone, any port
+	}
 	if o.from != "" {
 		if _, _, _, err := dgram.ParseListenAddr(o.from); err != nil {
 			return nil, err
