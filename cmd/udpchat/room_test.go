@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // TestRoomCommands runs a room server and two members as a user would,
@@ -136,4 +144,218 @@ func TestRoomUsage(t *testing.T) {
 			t.Errorf("udpchat %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, out, tc.want)
 		}
 	}
+}
+
+// ---- README: the room session and the Python member ----
+
+// termProc is a udpchat process as a terminal shows it: stdout and
+// stderr merged, with the lines typed at its prompt.
+type termProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	mu    sync.Mutex
+	log   []string
+	lines chan string
+	done  chan struct{}
+}
+
+// startTerm starts udpchat with args; show is the command line README
+// shows (after "$ ").
+func startTerm(ts *testscript.TestScript, show string, args ...string) *termProc {
+	path, err := lookPath(ts, "udpchat")
+	ts.Check(err)
+	p := &termProc{cmd: exec.Command(path, args...), lines: make(chan string, 256), done: make(chan struct{}), log: []string{"$ " + show}}
+	p.cmd.Env = childEnv(append(os.Environ(), "PATH="+ts.Getenv("PATH")))
+	p.stdin, err = p.cmd.StdinPipe()
+	ts.Check(err)
+	pr, pw, err := os.Pipe()
+	ts.Check(err)
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	ts.Check(p.cmd.Start())
+	pw.Close()
+	go func() {
+		defer close(p.done)
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log = append(p.log, sc.Text())
+			p.mu.Unlock()
+			p.lines <- sc.Text()
+		}
+	}()
+	ts.Defer(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	})
+	return p
+}
+
+// expect waits for the process's next line that matches re and returns
+// its submatches (the lines before it stay in the log).
+func (p *termProc) expect(ts *testscript.TestScript, re string) []string {
+	rx := regexp.MustCompile(re)
+	timeout := time.After(exitTimeout)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				ts.Fatalf("output ended before a line matching %q:\n%s", re, p.text())
+			}
+			if m := rx.FindStringSubmatch(l); m != nil {
+				return m
+			}
+		case <-timeout:
+			ts.Fatalf("no line matching %q within %v:\n%s", re, exitTimeout, p.text())
+		}
+	}
+}
+
+// typeLine types text at the prompt: the terminal shows it after the
+// prompt, the process reads it.
+func (p *termProc) typeLine(ts *testscript.TestScript, prompt, text string) {
+	p.mu.Lock()
+	p.log = append(p.log, prompt+text)
+	p.mu.Unlock()
+	_, err := io.WriteString(p.stdin, text+"\n")
+	ts.Check(err)
+}
+
+// wait waits for the process to exit and for all of its output.
+func (p *termProc) wait(ts *testscript.TestScript, code int) {
+	select {
+	case <-p.done:
+	case <-time.After(exitTimeout):
+		ts.Fatalf("no exit within %v:\n%s", exitTimeout, p.text())
+	}
+	_ = p.cmd.Wait()
+	if got := p.cmd.ProcessState.ExitCode(); got != code {
+		ts.Fatalf("exit status %d, want %d:\n%s", got, code, p.text())
+	}
+}
+
+func (p *termProc) text() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.log, "\n") + "\n"
+}
+
+// cmdRoomSession runs `roomsession OUT`: a room server and three members
+// in four terminals, played in a fixed order, written to OUT as README
+// shows it (each terminal's screen in turn).
+func cmdRoomSession(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: roomsession OUT")
+	}
+	srv := startTerm(ts, "udpchat room serve                                  # terminal 1: the server", "room", "serve", "127.0.0.1:0")
+	addr := srv.expect(ts, `listening on (\S+)`)[1]
+	alice := startTerm(ts, "udpchat room join 127.0.0.1:9000 --nick alice       # terminal 2", "room", "join", addr, "--nick", "alice")
+	alice.expect(ts, `^\* nobody else is here yet$`)
+	srv.expect(ts, `^\* alice joined`)
+	bob := startTerm(ts, "udpchat room join 127.0.0.1:9000 --nick bob --json  # terminal 3", "room", "join", addr, "--nick", "bob", "--json")
+	bob.expect(ts, `"type":"members"`)
+	alice.expect(ts, `^\* bob joined$`)
+	srv.expect(ts, `^\* bob joined`)
+
+	alice.typeLine(ts, "alice> ", "hi bob")
+	bob.expect(ts, `"text":"hi bob"`)
+	bob.typeLine(ts, "bob> ", "hello alice")
+	alice.expect(ts, `^<bob> hello alice$`)
+
+	other := startTerm(ts, "udpchat room join 127.0.0.1:9000 --nick Bob         # terminal 4", "room", "join", addr, "--nick", "Bob")
+	other.wait(ts, 1)
+	srv.expect(ts, `^\* refused Bob`)
+
+	bob.typeLine(ts, "bob> ", "bye for now")
+	alice.expect(ts, `^<bob> bye for now$`)
+	bob.typeLine(ts, "bob> ", "exit")
+	bob.wait(ts, 0)
+	alice.expect(ts, `^\* bob left$`)
+	srv.expect(ts, `^\* bob left$`)
+	alice.typeLine(ts, "alice> ", "exit")
+	alice.wait(ts, 0)
+	srv.expect(ts, `^\* alice left$`)
+	srv.mu.Lock()
+	srv.log = append(srv.log, "^C")
+	srv.mu.Unlock()
+	ts.Check(srv.cmd.Process.Signal(os.Interrupt))
+	srv.wait(ts, 130)
+	session := strings.Join([]string{srv.text(), alice.text(), bob.text(), other.text()}, "\n")
+	appendFile(ts, args[0], strings.ReplaceAll(session, addr, "127.0.0.1:9000")) // as README shows it
+}
+
+// TestPythonMember runs the Python member of README, exactly as README
+// shows it, against a room server, with a Go member in the room: each
+// gets the other's lines, and the Go member sees it join and leave.
+func TestPythonMember(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is not installed, and CI should have installed it (.ci/run)")
+		}
+		t.Skip("skipped: python3 is not installed (apt-get install python3)")
+	}
+	script := readmePython(t)
+	path := filepath.Join(t.TempDir(), "member.py")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startChild(t, "room", "serve", "127.0.0.1:0")
+	addr := srv.expectErr(`listening on (\S+)`)[1]
+	alice := startChild(t, "room", "join", addr, "--nick", "alice")
+	alice.expectOut(`^\* nobody else is here yet$`)
+
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command(py, path, host, port, "py")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	pyOut := &child{t: t, cmd: cmd, stdout: make(chan string, 100)}
+	go scanLines(stdout, pyOut.stdout)
+
+	pyOut.expectOut(`^\* in the room: alice$`)
+	alice.expectOut(`^\* py joined$`)
+	io.WriteString(stdin, "hello from python\n")
+	alice.expectOut(`^<py> hello from python$`)
+	alice.say("hi py, é")
+	pyOut.expectOut(`^<alice> hi py, é$`)
+	stdin.Close()
+	alice.expectOut(`^\* py left$`)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("python member: %v; stderr: %s", err, stderr.String())
+	}
+}
+
+// readmePython returns the Python member shown in README: the fenced
+// block after its marker.
+func readmePython(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "<!-- python-member: run by TestPythonMember (cmd/udpchat/room_test.go) -->\n```python\n"
+	_, rest, ok := strings.Cut(string(b), marker)
+	if !ok {
+		t.Fatalf("README.md has no %q", marker)
+	}
+	script, _, ok := strings.Cut(rest, "\n```\n")
+	if !ok {
+		t.Fatal("README.md: the Python member's block does not end")
+	}
+	return script + "\n"
 }
