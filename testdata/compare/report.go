@@ -198,9 +198,14 @@ func rate(r *result) string {
 	case r.MBps == nil:
 		return fmt.Sprintf("failed (%d of %d)", r.Failed, r.Runs)
 	}
-	s := fmt.Sprintf("%.3g", *r.MBps)
-	if *r.MBps >= 100 {
-		s = fmt.Sprintf("%.0f", *r.MBps)
+	var s string
+	switch x := *r.MBps; {
+	case x >= 100:
+		s = fmt.Sprintf("%.0f", x)
+	case x >= 10:
+		s = fmt.Sprintf("%.1f", x)
+	default:
+		s = fmt.Sprintf("%.2f", x)
 	}
 	if r.Failed > 0 {
 		s += fmt.Sprintf(" (%d of %d failed)", r.Failed, r.Runs)
