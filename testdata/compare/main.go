@@ -33,7 +33,7 @@
 //	cd testdata/compare && go run . -size 16M -runs 2
 //
 // Flags: -size, -runs, -seed, -links, -peers, -timeout, -udpchat, -root,
-// -json, -keep. See README.md in this directory.
+// -json, -save, -keep. See README.md in this directory.
 package main
 
 import (
@@ -68,6 +68,7 @@ type options struct {
 	udpchat string // a built udpchat binary; empty: build one from root
 	root    string // the udpchat repository
 	json    bool
+	save    string // also write the JSON lines to this file
 	keep    bool
 }
 
@@ -94,6 +95,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.udpchat, "udpchat", "", "an existing udpchat binary to measure (default: build ./cmd/udpchat from -root)")
 	fs.StringVar(&o.root, "root", "../..", "the udpchat repository, built when -udpchat is not given")
 	fs.BoolVar(&o.json, "json", false, "print JSON lines instead of the table")
+	fs.StringVar(&o.save, "save", "", "also write the JSON lines to this `file` (with the table on stdout)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (binary, file, outputs) and say where")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -176,6 +178,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = writeJSON(stdout, b.info, res)
 	} else {
 		err = writeMarkdown(stdout, b.info, res)
+	}
+	if err == nil && o.save != "" {
+		err = saveJSON(o.save, b.info, res)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "compare: %v\n", err)

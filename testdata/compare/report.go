@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 )
@@ -144,6 +145,22 @@ func writeJSON(w io.Writer, in info, runs []*runResult) error {
 		if err := enc.Encode(ls); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// saveJSON writes the JSON lines to a file.
+func saveJSON(path string, in info, runs []*runResult) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("-save: %w", err)
+	}
+	if err := writeJSON(f, in, runs); err != nil {
+		f.Close()
+		return fmt.Errorf("-save: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("-save: %w", err)
 	}
 	return nil
 }
