@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -14,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/udpchat/udpchat/dgram/arq"
 )
 
 // floodChild is a udpchat whose output is drained as fast as it comes
@@ -206,5 +210,102 @@ func TestFloodMemory(t *testing.T) {
 				t.Errorf("a flood of 1.1M datagrams did not reach the global echo limit: %v", sup)
 			}
 		})
+	}
+}
+
+// TestFloodMemoryReliable floods `listen --reliable`: SYNs from 100,000
+// spoofed sources over 127.0.0.0/8 (which cost no state: only a cookie
+// comes back), then as many real connections as it takes, each sending
+// segments out of order (held until the gap fills, which never happens)
+// and DATA of 65,000 bytes, far above the MSS it agreed (which used to be
+// buffered: one connection took the receiver to 538 MB). Its peak RSS
+// stays under 64 MiB, it refuses connections beyond its bound, and it
+// still receives a real transfer afterwards.
+func TestFloodMemoryReliable(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory makes RSS meaningless: .ci/run runs this test without -race")
+	}
+	if testing.Short() {
+		t.Skip("a flood")
+	}
+	l := startFlood(t, "listen", "127.0.0.1:0", "--reliable", "--json")
+	addr := <-l.ready
+	ua, _ := net.ResolveUDPAddr("udp", addr)
+	dst := &syscall.SockaddrInet4{Port: ua.Port}
+	copy(dst.Addr[:], ua.IP.To4())
+
+	const sources = 100_000
+	for i := range sources {
+		ip := [4]byte{127, byte(1 + i/(254*254)), byte(1 + i/254%254), byte(1 + i%254)}
+		syn := (&arq.Packet{Type: arq.TypeSyn, Conn: uint32(i + 1), Window: 64, MSS: 1400}).Append(nil)
+		if err := sendFrom(ip, syn, dst); err != nil {
+			t.Fatalf("source %d (%v): %v", i, ip, err)
+		}
+	}
+
+	// Real connections, as many as the listener takes and a few more.
+	const conns = arq.DefaultMaxConns + 16
+	ooo := make([]byte, arq.DefaultMSS)
+	huge := make([]byte, 65000)
+	opened, refused := 0, 0
+	for i := range conns {
+		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+		c, err := arq.Dial(ctx, pc, ua.AddrPort(), arq.Config{IdleTimeout: time.Minute})
+		cancel()
+		if err != nil {
+			if !errors.Is(err, arq.ErrReset) {
+				t.Fatalf("connection %d: %v", i, err)
+			}
+			refused++
+			continue
+		}
+		defer c.Abort()
+		opened++
+		for q := uint64(1); q <= 80; q++ { // out of order: segment 0 never comes
+			p := arq.Packet{Type: arq.TypeData, Seq: q, Conn: c.ID(), Payload: ooo}
+			if q%4 == 0 {
+				p.Payload = huge
+			}
+			pc.WriteTo(p.Append(nil), ua)
+		}
+	}
+	t.Logf("%d connections opened, %d refused", opened, refused)
+	if opened > arq.DefaultMaxConns || refused == 0 {
+		t.Errorf("%d connections opened and %d refused: the bound of %d did not hold", opened, refused, arq.DefaultMaxConns)
+	}
+
+	// Still serving: a real transfer gets through.
+	code, _, errs := runCLI(t, "", "send", addr, "--reliable", "still there?", "--idle", "20s")
+	t.Logf("a real sender after the flood: exit %d: %s", code, strings.TrimSpace(errs))
+	// The flood's connections are still open, every slot taken: "full" is
+	// the right answer then; what must not happen is a hang or a crash.
+	if code != 0 && !strings.Contains(errs, "as many connections as it allows") {
+		t.Errorf("a real sender after the flood: exit %d: %s", code, errs)
+	}
+	hwm := vmHWM(t, l.cmd.Process.Pid)
+	t.Logf("peak RSS %.1f MiB after %d spoofed SYNs and %d connections sending out of order and oversized DATA", float64(hwm)/(1<<20), sources, opened)
+	if hwm > floodMemoryLimit {
+		t.Errorf("peak RSS %d bytes, over the %d-byte bound", hwm, floodMemoryLimit)
+	}
+	l.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-l.done:
+	case <-time.After(exitTimeout):
+		t.Fatal("listen did not exit after SIGINT")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.sums) == 0 {
+		t.Fatal("no summary")
+	}
+	sum := jsonLine(t, l.sums[len(l.sums)-1])
+	t.Logf("summary %s", l.sums[len(l.sums)-1])
+	if sum["syn_acks"].(float64) < sources/2 || sum["refused_full"].(float64) == 0 {
+		t.Errorf("the summary does not show the SYNs answered and the connections refused: %v", sum)
 	}
 }

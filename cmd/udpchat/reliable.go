@@ -348,7 +348,7 @@ func runListenReliable(ctx context.Context, o *listenOpts, conn *net.UDPConn, ou
 	if err != nil {
 		return err
 	}
-	defer r.summary()
+	defer func() { r.summary(l.Stats()) }()
 	defer l.Close()
 	if o.output != "" {
 		return r.one(ctx, l)
@@ -556,7 +556,7 @@ func (r *reliableListener) message(peer netip.AddrPort, body []byte) error {
 
 // summary ends a listen --reliable run: without --output, the counts;
 // with it, only what the transfer's own line does not say.
-func (r *reliableListener) summary() {
+func (r *reliableListener) summary(ls arq.ListenerStats) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ignored uint64
@@ -565,18 +565,24 @@ func (r *reliableListener) summary() {
 	}
 	if r.js != nil {
 		_ = r.js.write(struct {
-			Type      string            `json:"type"`
-			Transfers uint64            `json:"transfers"`
-			Failed    uint64            `json:"failed"`
-			Messages  uint64            `json:"messages"`
-			Busy      uint64            `json:"refused_busy"`
-			Ignored   map[string]uint64 `json:"ignored,omitempty"`
-		}{"summary", r.transfers, r.failures, r.messages, r.busy, r.strays})
+			Type       string            `json:"type"`
+			Transfers  uint64            `json:"transfers"`
+			Failed     uint64            `json:"failed"`
+			Messages   uint64            `json:"messages"`
+			Busy       uint64            `json:"refused_busy"`
+			Full       uint64            `json:"refused_full"`
+			SynAcks    uint64            `json:"syn_acks"`
+			BadCookies uint64            `json:"bad_cookies"`
+			Ignored    map[string]uint64 `json:"ignored,omitempty"`
+		}{"summary", r.transfers, r.failures, r.messages, r.busy, ls.Refused, ls.SynAcks, ls.BadCookies, r.strays})
 		return
 	}
 	var extra []string
 	if r.busy > 0 {
 		extra = append(extra, fmt.Sprintf("%s refused: busy", plural(r.busy, "sender")))
+	}
+	if ls.Refused > 0 {
+		extra = append(extra, fmt.Sprintf("%s refused: as many connections as allowed", plural(ls.Refused, "sender")))
 	}
 	if ignored > 0 {
 		extra = append(extra, fmt.Sprintf("%s ignored (not arq packets of a transfer)", plural(ignored, "datagram")))
