@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/netip"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/udpchat/udpchat/dgram"
+	"github.com/udpchat/udpchat/dgram/probe"
 	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
@@ -27,7 +27,9 @@ func pingCommand() *cli.Command {
 			"server and prints a line per reply, like ping(8): udpchat listen --echo, socat, or the\n" +
 			"ten-line Python echo server all work, since only the bytes must come back. Replies\n" +
 			"that come after --timeout are shown as late, not counted as received; duplicates and\n" +
-			"reordered replies are marked. Exit status 0 when at least one reply came, 1 otherwise.\n\n" +
+			"reordered replies are marked; a reply whose bytes differ from the probe's is shown as\n" +
+			"corrupted (ping(8)'s \"wrong data byte\"), never counted as received. Exit status 0\n" +
+			"when at least one reply came, 1 otherwise.\n\n" +
 			"Examples:\n" +
 			"  udpchat listen --echo &\n" +
 			"  udpchat ping 127.0.0.1:9000\n" +
@@ -46,10 +48,6 @@ func pingCommand() *cli.Command {
 
 // defaultPingSize is the header and 8 bytes of payload.
 const defaultPingSize = seq.HeaderLen + 8
-
-// pingRing is how many recent probes ping remembers; a reply to an older
-// probe is reported as unknown.
-const pingRing = 4096
 
 type pingOpts struct {
 	dst      netip.AddrPort
@@ -110,7 +108,11 @@ func runPing(c *cli.Context) error {
 		return err
 	}
 	defer conn.Close()
-	p := &pinger{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, reader: dgram.NewReader(conn, 0)}
+	pr, err := probe.New(probe.Config{Size: o.size, Type: seq.TypeData, Timeout: o.timeout})
+	if err != nil {
+		return err
+	}
+	p := &pinger{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, reader: dgram.NewReader(conn, 0), pr: pr}
 	if p.keys, err = newKeyring(o.key); err != nil {
 		return err
 	}
@@ -126,26 +128,23 @@ func runPing(c *cli.Context) error {
 	if runErr != nil {
 		return runErr
 	}
-	if p.received == 0 {
+	if st := p.pr.Stats(); st.Received == 0 {
 		if p.refused > 0 {
 			return fmt.Errorf("no reply from %s: %w", o.dst, &dgram.Error{Op: "ping", Addr: o.dst.String(), Kind: dgram.ErrRefused})
 		}
-		if p.transmitted == 0 {
+		if st.Transmitted == 0 {
 			return nil // interrupted before the first probe
+		}
+		if st.Corrupted > 0 {
+			return fmt.Errorf("no intact reply from %s: %s came back changed", o.dst, plural(st.Corrupted, "reply"))
 		}
 		return fmt.Errorf("no reply from %s within %v per probe: is an echo server running there (udpchat listen --echo)?", o.dst, o.timeout)
 	}
 	return nil
 }
 
-type probe struct {
-	seq      uint64
-	sent     time.Time
-	valid    bool
-	replied  bool // a reply (on time or late) was seen
-	resolved bool // replied or timed out: no longer outstanding
-}
-
+// pinger runs ping's probes: the protocol is a probe.Prober; this is the
+// socket, the schedule and the words.
 type pinger struct {
 	opts   *pingOpts
 	conn   *net.UDPConn
@@ -154,39 +153,21 @@ type pinger struct {
 	errw   io.Writer
 	js     *jsonWriter
 	keys   *keyring // --key-file
+	pr     *probe.Prober
 
-	ring        [pingRing]probe
-	next        uint64 // next seq to send
-	oldest      uint64 // oldest probe still outstanding
-	maxReplied  uint64
-	anyReplied  bool
-	start, end  time.Time
-	buf         []byte
-	transmitted uint64
-	received    uint64
-	duplicates  uint64
-	late        uint64
-	reordered   uint64
-	malformed   uint64
-	unknown     uint64
-	refused     uint64
-	sendErrs    uint64 // probes the kernel would not take (buffer full)
-	rttMin      time.Duration
-	rttMax      time.Duration
-	rttSum      float64 // ms
-	rttSum2     float64 // ms²
+	start, end time.Time
+	refused    uint64
+	sendErrs   uint64 // probes the kernel would not take (buffer full)
 }
 
 // due is when probe q is sent: an absolute schedule from the start.
 func (p *pinger) due(q uint64) time.Time { return p.start.Add(time.Duration(q) * p.opts.interval) }
 
-func (p *pinger) more() bool { return p.opts.count == 0 || p.next < p.opts.count }
+func (p *pinger) more() bool { return p.opts.count == 0 || p.pr.Sent() < p.opts.count }
 
 func (p *pinger) run(ctx context.Context) error {
 	p.start = time.Now()
 	defer func() { p.end = time.Now() }()
-	p.buf = make([]byte, p.opts.size)
-	copy(p.buf[seq.HeaderLen:], buildPayload(p.opts.size-seq.HeaderLen))
 	for {
 		now := time.Now()
 		if err := p.expire(now); err != nil {
@@ -195,22 +176,20 @@ func (p *pinger) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if p.more() && !now.Before(p.due(p.next)) {
+		if p.more() && !now.Before(p.due(p.pr.Sent())) {
 			if err := p.send(now); err != nil {
 				return err
 			}
 			continue
 		}
-		if !p.more() && p.oldest == p.next {
+		expiry := p.pr.Deadline()
+		if !p.more() && expiry.IsZero() {
 			return nil // every probe answered or timed out
 		}
-		deadline := time.Time{}
+		deadline := expiry
 		if p.more() {
-			deadline = p.due(p.next)
-		}
-		if p.oldest < p.next {
-			if t := p.ring[p.oldest%pingRing].sent.Add(p.opts.timeout); deadline.IsZero() || t.Before(deadline) {
-				deadline = t
+			if due := p.due(p.pr.Sent()); deadline.IsZero() || due.Before(deadline) {
+				deadline = due
 			}
 		}
 		d, err := p.reader.ReadContext(ctx, deadline)
@@ -234,33 +213,23 @@ func (p *pinger) run(ctx context.Context) error {
 }
 
 // expire reports probes whose timeout has passed without a reply, oldest
-// first, and moves past probes that are answered.
+// first.
 func (p *pinger) expire(now time.Time) error {
-	for p.oldest < p.next {
-		pr := &p.ring[p.oldest%pingRing]
-		if !pr.resolved {
-			if now.Before(pr.sent.Add(p.opts.timeout)) {
-				return nil
-			}
-			pr.resolved = true
-			q := pr.seq
-			if err := p.line(pingEventJSON{Type: "timeout", Seq: &q},
-				fmt.Sprintf("no reply for seq=%d within %v", pr.seq, p.opts.timeout)); err != nil {
-				return err
-			}
+	var err error
+	p.pr.Expire(now, func(ev probe.Event) {
+		q := ev.Seq
+		if e := p.line(pingEventJSON{Type: "timeout", Seq: &q}, fmt.Sprintf("no reply for seq=%d within %v", q, p.opts.timeout)); err == nil {
+			err = e
 		}
-		p.oldest++
-	}
-	return nil
+	})
+	return err
 }
 
 func (p *pinger) send(now time.Time) error {
-	q := p.next
-	seq.Header{Type: seq.TypeData, Seq: q, Sent: now.UnixNano()}.Put(p.buf)
-	wire := p.buf
+	q, wire := p.pr.Next(now)
 	if p.keys != nil {
 		var err error
-		if wire, err = p.keys.seal(p.buf); err != nil {
+		if wire, err = p.keys.seal(wire); err != nil {
 			return err
 		}
 	}
@@ -286,9 +255,6 @@ func (p *pinger) send(now time.Time) error {
 			return err
 		}
 	}
-	p.ring[q%pingRing] = probe{seq: q, sent: now, valid: true}
-	p.next++
-	p.transmitted++
 	return nil
 }
 
@@ -312,51 +278,35 @@ func (p *pinger) reply(d dgram.Datagram, now time.Time) error {
 				fmt.Sprintf("%d bytes from %s: rejected: %s: %s", len(d.Data), d.From, c, causeText(c)))
 		}
 	}
-	h, _, err := seq.Decode(d.Data)
-	if err == nil && h.Type != seq.TypeData {
-		err = &seq.DecodeError{Err: seq.ErrType, Got: uint8(h.Type)}
+	ev := p.pr.Reply(d.Data, now)
+	from, q := d.From.String(), ev.Seq
+	switch ev.Kind {
+	case probe.Malformed:
+		return p.line(pingEventJSON{Type: "malformed", From: from, Bytes: len(d.Data), Message: ev.Err.Error()},
+			fmt.Sprintf("%d bytes from %s: not a probe (%v)", len(d.Data), d.From, ev.Err))
+	case probe.Unknown:
+		return p.line(pingEventJSON{Type: "unknown", From: from, Seq: &q, Bytes: len(d.Data)},
+			fmt.Sprintf("%d bytes from %s: seq=%d was not sent (or is too old to remember)", len(d.Data), d.From, q))
+	case probe.Corrupted:
+		// as ping(8) says it: "wrong data byte #N should be 0xW but was 0xG"
+		what := fmt.Sprintf("%d bytes where %d were sent", len(d.Data), p.opts.size)
+		if ev.Want >= 0 && ev.Got >= 0 {
+			what = fmt.Sprintf("wrong data byte #%d should be 0x%02x but was 0x%02x", ev.Offset, ev.Want, ev.Got)
+		}
+		return p.line(pingEventJSON{Type: "corrupted", From: from, Seq: &q, Bytes: len(d.Data), Message: what},
+			fmt.Sprintf("%d bytes from %s: seq=%d time=%.3f ms (corrupted: %s; not counted)", len(d.Data), d.From, q, ms(ev.RTT), what))
 	}
-	if err != nil {
-		p.malformed++
-		return p.line(pingEventJSON{Type: "malformed", From: d.From.String(), Bytes: len(d.Data), Message: err.Error()},
-			fmt.Sprintf("%d bytes from %s: not a probe (%v)", len(d.Data), d.From, err))
-	}
-	pr := &p.ring[h.Seq%pingRing]
-	if h.Seq >= p.next || !pr.valid || pr.seq != h.Seq {
-		p.unknown++
-		q := h.Seq
-		return p.line(pingEventJSON{Type: "unknown", From: d.From.String(), Seq: &q, Bytes: len(d.Data)},
-			fmt.Sprintf("%d bytes from %s: seq=%d was not sent (or is too old to remember)", len(d.Data), d.From, h.Seq))
-	}
-	rtt := now.Sub(pr.sent)
-	r := pingReplyJSON{Type: "reply", From: d.From.String(), Seq: h.Seq, Bytes: len(d.Data), RTTms: ms(rtt)}
+	r := pingReplyJSON{Type: "reply", From: from, Seq: q, Bytes: len(d.Data), RTTms: ms(ev.RTT)}
 	note := ""
 	switch {
-	case pr.replied:
-		p.duplicates++
+	case ev.Kind == probe.Duplicate:
 		r.Duplicate, note = true, " (DUP!)"
-	case rtt > p.opts.timeout:
-		p.late++
-		pr.replied, pr.resolved = true, true
+	case ev.Kind == probe.Late:
 		r.Late, note = true, fmt.Sprintf(" (late: after the %v timeout, not counted)", p.opts.timeout)
-	default:
-		pr.replied, pr.resolved = true, true
-		p.received++
-		if p.anyReplied && h.Seq < p.maxReplied {
-			p.reordered++
-			r.Reordered, note = true, " (reordered)"
-		}
-		if !p.anyReplied || h.Seq > p.maxReplied {
-			p.maxReplied, p.anyReplied = h.Seq, true
-		}
-		if p.received == 1 || rtt < p.rttMin {
-			p.rttMin = rtt
-		}
-		p.rttMax = max(p.rttMax, rtt)
-		p.rttSum += ms(rtt)
-		p.rttSum2 += ms(rtt) * ms(rtt)
+	case ev.Reordered:
+		r.Reordered, note = true, " (reordered)"
 	}
-	return p.line(r, fmt.Sprintf("%d bytes from %s: seq=%d time=%.3f ms%s", len(d.Data), d.From, h.Seq, ms(rtt), note))
+	return p.line(r, fmt.Sprintf("%d bytes from %s: seq=%d time=%.3f ms%s", len(d.Data), d.From, q, ms(ev.RTT), note))
 }
 
 // line prints one event: obj as JSON with --json (nothing when nil), text
@@ -373,7 +323,8 @@ func (p *pinger) line(obj any, text string) error {
 }
 
 // pingEventJSON is ping --json's object for anything but a reply:
-// "timeout", "malformed", "unknown" (a reply to a probe never sent) and
+// "timeout", "malformed", "unknown" (a reply to a probe never sent),
+// "corrupted" (a reply whose bytes differ from the probe's), and
 // "error" (port unreachable).
 type pingEventJSON struct {
 	Type    string  `json:"type"`
@@ -394,6 +345,7 @@ type pingSummaryJSON struct {
 	Reordered   uint64   `json:"reordered"`
 	Malformed   uint64   `json:"malformed"`
 	Refused     uint64   `json:"refused"`
+	Corrupted   uint64   `json:"corrupted"`
 	RTTMin      *float64 `json:"rtt_min_ms"`
 	RTTAvg      *float64 `json:"rtt_avg_ms"`
 	RTTMax      *float64 `json:"rtt_max_ms"`
@@ -405,23 +357,18 @@ type pingSummaryJSON struct {
 }
 
 func (p *pinger) summary() error {
-	loss := 0.0
-	if p.transmitted > 0 {
-		loss = float64(p.transmitted-p.received) * 100 / float64(p.transmitted)
-	}
+	st := p.pr.Stats()
+	loss := st.LossPct()
 	var mn, avg, mx, mdev float64
-	if p.received > 0 {
-		n := float64(p.received)
-		mn, mx, avg = ms(p.rttMin), ms(p.rttMax), p.rttSum/n
-		// ping(8)'s mdev: the standard deviation of the round-trip times
-		mdev = math.Sqrt(max(0, p.rttSum2/n-avg*avg))
+	if st.Received > 0 {
+		mn, mx, avg, mdev = ms(st.RTTMin), ms(st.RTTMax), ms(st.RTTAvg()), st.RTTMdev()
 	}
 	elapsed := p.end.Sub(p.start)
 	if p.js != nil {
-		s := pingSummaryJSON{Type: "summary", Peer: p.opts.dst.String(), Transmitted: p.transmitted, Received: p.received,
-			Duplicates: p.duplicates, LossPct: loss, Late: p.late, Reordered: p.reordered, Malformed: p.malformed,
-			Refused: p.refused, SendErrors: p.sendErrs, TimeMs: ms(elapsed)}
-		if p.received > 0 {
+		s := pingSummaryJSON{Type: "summary", Peer: p.opts.dst.String(), Transmitted: st.Transmitted, Received: st.Received,
+			Duplicates: st.Duplicates, LossPct: loss, Late: st.Late, Reordered: st.Reordered, Malformed: st.Malformed,
+			Refused: p.refused, Corrupted: st.Corrupted, SendErrors: p.sendErrs, TimeMs: ms(elapsed)}
+		if st.Received > 0 {
 			s.RTTMin, s.RTTAvg, s.RTTMax, s.RTTMdev = &mn, &avg, &mx, &mdev
 		}
 		if p.keys != nil {
@@ -431,13 +378,16 @@ func (p *pinger) summary() error {
 	}
 	fmt.Fprintf(p.out, "--- %s ping statistics ---\n", p.opts.dst)
 	fmt.Fprintf(p.out, "%d transmitted, %d received, %s, %.4g%% loss, %d late, %d reordered, time %dms\n",
-		p.transmitted, p.received, plural(p.duplicates, "duplicate"), loss, p.late, p.reordered, elapsed.Milliseconds())
+		st.Transmitted, st.Received, plural(st.Duplicates, "duplicate"), loss, st.Late, st.Reordered, elapsed.Milliseconds())
 	var odd []string
-	if p.malformed > 0 {
-		odd = append(odd, plural(p.malformed, "reply")+" that were not probes")
+	if st.Corrupted > 0 {
+		odd = append(odd, plural(st.Corrupted, "reply")+" corrupted (the bytes came back changed; not counted)")
 	}
-	if p.unknown > 0 {
-		odd = append(odd, plural(p.unknown, "reply")+" to probes never sent")
+	if st.Malformed > 0 {
+		odd = append(odd, plural(st.Malformed, "reply")+" that were not probes")
+	}
+	if st.Unknown > 0 {
+		odd = append(odd, plural(st.Unknown, "reply")+" to probes never sent")
 	}
 	if p.refused > 0 {
 		odd = append(odd, plural(p.refused, "port-unreachable error"))
@@ -451,7 +401,7 @@ func (p *pinger) summary() error {
 	if len(odd) > 0 {
 		fmt.Fprintln(p.out, strings.Join(odd, ", "))
 	}
-	if p.received > 0 {
+	if st.Received > 0 {
 		_, err := fmt.Fprintf(p.out, "rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", mn, avg, mx, mdev)
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/udpchat/udpchat/dgram"
-	"github.com/udpchat/udpchat/dgram/seq"
+	"github.com/udpchat/udpchat/dgram/probe"
 )
 
 // LatencyConfig configures a latency run. Zero fields take defaults.
@@ -23,11 +23,12 @@ type LatencyConfig struct {
 
 // LatencyResult is a latency run's summary: full round trips.
 type LatencyResult struct {
-	Size     int
-	Hist     Histogram // every round trip after the warm-up
-	Sent     uint64
-	Lost     uint64
-	Duration time.Duration
+	Size      int
+	Hist      Histogram // every round trip after the warm-up
+	Sent      uint64
+	Lost      uint64 // probes with no reply within Timeout (each replaced by a new one)
+	Corrupted uint64 // replies whose bytes differ from the probe's (not timed)
+	Duration  time.Duration
 }
 
 func (c *LatencyConfig) defaults() {
@@ -77,6 +78,64 @@ func RunLatency(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig) (Late
 	return res, err
 }
 
+// pingPong is what both probe loops share: the prober that numbers the
+// probes and matches the replies (package probe, as udpchat ping), the
+// warm-up, and the histogram.
+type pingPong struct {
+	pr          *probe.Prober
+	res         *LatencyResult
+	measureFrom time.Time
+	send        func([]byte) error
+}
+
+func newPingPong(cfg LatencyConfig, res *LatencyResult, start time.Time, send func([]byte) error) (*pingPong, error) {
+	pr, err := probe.New(probe.Config{Size: cfg.Size, Type: TypeProbe, Timeout: cfg.Timeout,
+		Fill: func(b []byte) { copy(b, "udpchat bench latency probe ") }})
+	if err != nil {
+		return nil, err
+	}
+	return &pingPong{pr: pr, res: res, measureFrom: start.Add(cfg.Warmup), send: send}, nil
+}
+
+// fire sends the next probe.
+func (pp *pingPong) fire(now time.Time) error {
+	_, b := pp.pr.Next(now)
+	pp.res.Sent++
+	return pp.send(b)
+}
+
+// reply takes a datagram that came back: a probe's reply is timed (after
+// the warm-up) and answered with the next probe; anything else (a late,
+// duplicated or changed reply, a control message) is counted or skipped.
+func (pp *pingPong) reply(b []byte, now time.Time) error {
+	ev := pp.pr.Reply(b, now)
+	switch ev.Kind {
+	case probe.Reply:
+	case probe.Corrupted:
+		pp.res.Corrupted++
+		return nil
+	default:
+		return nil
+	}
+	if now.Add(-ev.RTT).After(pp.measureFrom) {
+		pp.res.Hist.Record(ev.RTT)
+	}
+	return pp.fire(now)
+}
+
+// expire counts the probes whose timeout passed as lost, and replaces
+// each with a new one.
+func (pp *pingPong) expire(now time.Time) error {
+	var err error
+	pp.pr.Expire(now, func(probe.Event) {
+		pp.res.Lost++
+		if err == nil {
+			err = pp.fire(now)
+		}
+	})
+	return err
+}
+
 // rawPingPong is the probe loop on blocking (or spinning) system calls on
 // a locked thread.
 func rawPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res *LatencyResult) error {
@@ -85,24 +144,15 @@ func rawPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res 
 	defer stopFn()
 	var loopErr error
 	err := rawSocket(conn, 10*time.Millisecond, func(r *rawConn) {
-		buf := make([]byte, cfg.Size)
-		copy(buf[seq.HeaderLen:], "udpchat bench latency probe ")
 		in := make([]byte, dgram.RecvBufferSize)
 		start := time.Now()
-		measureFrom := start.Add(cfg.Warmup)
-		end := measureFrom.Add(cfg.Duration)
-		var next uint64
-		outstanding := 0
-		lastRecv := start
-		send := func(now time.Time) error {
-			seq.Header{Type: TypeProbe, Seq: next, Sent: now.UnixNano()}.Put(buf)
-			next++
-			res.Sent++
-			outstanding++
-			return r.send(buf)
+		var pp *pingPong
+		if pp, loopErr = newPingPong(cfg, res, start, r.send); loopErr != nil {
+			return
 		}
+		end := pp.measureFrom.Add(cfg.Duration)
 		for range cfg.Inflight {
-			if loopErr = send(time.Now()); loopErr != nil {
+			if loopErr = pp.fire(time.Now()); loopErr != nil {
 				return
 			}
 		}
@@ -112,32 +162,16 @@ func rawPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res 
 			if !now.Before(end) {
 				break
 			}
-			if n < 0 {
-				if now.Sub(lastRecv) >= cfg.Timeout && outstanding > 0 {
-					res.Lost += uint64(outstanding)
-					outstanding, lastRecv = 0, now
-					for range cfg.Inflight {
-						if loopErr = send(now); loopErr != nil {
-							return
-						}
-					}
+			if n >= 0 {
+				if loopErr = pp.reply(in[:n], now); loopErr != nil {
+					return
 				}
-				continue
 			}
-			h, _, derr := seq.Decode(in[:n])
-			if derr != nil || h.Type != TypeProbe || h.Seq >= next {
-				continue
-			}
-			outstanding--
-			lastRecv = now
-			if sent := time.Unix(0, h.Sent); now.After(measureFrom) && sent.After(measureFrom) {
-				res.Hist.Record(now.Sub(sent))
-			}
-			if loopErr = send(now); loopErr != nil {
+			if loopErr = pp.expire(now); loopErr != nil {
 				return
 			}
 		}
-		res.Duration = time.Since(measureFrom)
+		res.Duration = time.Since(pp.measureFrom)
 	})
 	if err != nil {
 		return err
@@ -168,31 +202,23 @@ func drainProbes(conn *net.UDPConn) {
 // goPingPong is the probe loop on Go's poller, where raw sockets are not
 // available.
 func goPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res *LatencyResult) error {
-	buf := make([]byte, cfg.Size)
-	copy(buf[seq.HeaderLen:], "udpchat bench latency probe ")
 	rb, err := dgram.NewBatch(conn, 1)
 	if err != nil {
 		return err
 	}
 	in := []dgram.Message{{Buf: make([]byte, dgram.RecvBufferSize)}}
-	start := time.Now()
-	measureFrom := start.Add(cfg.Warmup)
-	end := measureFrom.Add(cfg.Duration)
-	var next uint64
-	outstanding := 0
-	lastRecv := start
-	send := func(now time.Time) error {
-		seq.Header{Type: TypeProbe, Seq: next, Sent: now.UnixNano()}.Put(buf)
-		next++
-		res.Sent++
-		outstanding++
-		if _, err := conn.Write(buf); err != nil {
+	pp, err := newPingPong(cfg, res, time.Now(), func(b []byte) error {
+		if _, err := conn.Write(b); err != nil {
 			return dgram.Classify("send", remoteString(conn), err)
 		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
+	end := pp.measureFrom.Add(cfg.Duration)
 	for range cfg.Inflight {
-		if err := send(time.Now()); err != nil {
+		if err := pp.fire(time.Now()); err != nil {
 			return err
 		}
 	}
@@ -202,7 +228,11 @@ func goPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res *
 			_ = conn.SetReadDeadline(time.Time{})
 			n, err = rb.TryRead(in)
 		} else {
-			_ = conn.SetReadDeadline(min2(end, lastRecv.Add(cfg.Timeout)))
+			deadline := end
+			if d := pp.pr.Deadline(); !d.IsZero() && d.Before(deadline) {
+				deadline = d
+			}
+			_ = conn.SetReadDeadline(deadline)
 			n, err = rb.Read(in)
 		}
 		now := time.Now()
@@ -215,40 +245,16 @@ func goPingPong(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig, res *
 		if !now.Before(end) {
 			break
 		}
-		if n == 0 {
-			if now.Sub(lastRecv) >= cfg.Timeout && outstanding > 0 {
-				// the probes out are lost: count them, start again
-				res.Lost += uint64(outstanding)
-				outstanding, lastRecv = 0, now
-				for range cfg.Inflight {
-					if err := send(now); err != nil {
-						return err
-					}
-				}
+		if n > 0 {
+			if err := pp.reply(in[0].Buf[:in[0].N], now); err != nil {
+				return err
 			}
-			continue
 		}
-		h, _, derr := seq.Decode(in[0].Buf[:in[0].N])
-		if derr != nil || h.Type != TypeProbe || h.Seq >= next {
-			continue // a control message or stray datagram
-		}
-		outstanding--
-		lastRecv = now
-		if now.After(measureFrom) && time.Unix(0, h.Sent).After(measureFrom) {
-			res.Hist.Record(now.Sub(time.Unix(0, h.Sent)))
-		}
-		if err := send(now); err != nil {
+		if err := pp.expire(now); err != nil {
 			return err
 		}
 	}
-	res.Duration = time.Since(measureFrom)
+	res.Duration = time.Since(pp.measureFrom)
 	drainProbes(conn)
 	return nil
-}
-
-func min2(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
