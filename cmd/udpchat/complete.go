@@ -310,5 +310,5 @@ func demoScenarioNames() []string {
 			names = append(names, s.name)
 		}
 	}
-	return append(names, "boundaries", "reliable", "all")
+	return append(names, "boundaries", "reliable", "fragments", "all")
 }

@@ -38,7 +38,7 @@ func demoScenarios() []scenario {
 }
 
 // demoAll lists what `demo all` runs, in order.
-var demoAll = []string{"loss", "burst", "reorder", "duplicate", "boundaries", "reliable"}
+var demoAll = []string{"loss", "burst", "reorder", "duplicate", "boundaries", "reliable", "fragments"}
 
 func demoCommand() *cli.Command {
 	flags := []cli.Flag{
@@ -61,7 +61,8 @@ func demoCommand() *cli.Command {
 			"(in demo reliable, the raw half; arq's half follows its timers and differs a little).\n\n" +
 			"Scenarios: loss, burst, reorder, duplicate, boundaries (TCP's byte stream against\n" +
 			"UDP's datagrams, and truncation), reliable (the same link, raw and through arq, with\n" +
-			"the price of reliability), all. Every impairment flag of `udpchat proxy` works here\n" +
+			"the price of reliability), fragments (a 9000-byte datagram as 7 IP fragments on a\n" +
+			"1500-byte path, against datagrams that fit), all. Every impairment flag of `udpchat proxy` works here\n" +
 			"too and overrides the scenario's link.\n\n" +
 			"Examples:\n" +
 			"  udpchat demo\n" +
@@ -92,7 +93,7 @@ func runDemo(c *cli.Context) error {
 	switch {
 	case name == "all":
 		names = demoAll
-	case name == "boundaries" || name == "reliable":
+	case name == "boundaries" || name == "reliable" || name == "fragments":
 		names = []string{name}
 	default:
 		if findScenario(name) == nil {
@@ -102,7 +103,7 @@ func runDemo(c *cli.Context) error {
 					known = append(known, s.name)
 				}
 			}
-			return usagef(c, "unknown scenario %q; the scenarios are: %s, boundaries, reliable, all", name, strings.Join(known, ", "))
+			return usagef(c, "unknown scenario %q; the scenarios are: %s, boundaries, reliable, fragments, all", name, strings.Join(known, ", "))
 		}
 		names = []string{name}
 	}
@@ -139,6 +140,11 @@ func runDemo(c *cli.Context) error {
 				return usagef(c, "--svg draws the scenarios of numbered datagrams, not reliable")
 			}
 			err = runReliableDemo(c.Context, c.App.Writer, js, o)
+		case "fragments":
+			if o.svg != "" {
+				return usagef(c, "--svg draws the scenarios of numbered datagrams, not fragments")
+			}
+			err = runFragmentsDemo(c.App.Writer, js, o, nil)
 		default:
 			err = runScenario(c.Context, c.App.Writer, js, *findScenario(n), o)
 		}

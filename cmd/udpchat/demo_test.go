@@ -22,7 +22,7 @@ var goldenDir = filepath.Join("..", "..", "testdata", "golden")
 // counters and words on every run.
 func TestDemoGolden(t *testing.T) {
 	t.Setenv("NO_COLOR", "1")
-	for _, sc := range []string{"", "loss", "burst", "reorder", "duplicate", "boundaries"} {
+	for _, sc := range []string{"", "loss", "burst", "reorder", "duplicate", "boundaries", "fragments"} {
 		name := sc
 		if name == "" {
 			name = "default"

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/udpchat/udpchat/dgram/netem"
+	"github.com/udpchat/udpchat/dgram/pcap"
+	"github.com/udpchat/udpchat/dgram/pmtu"
+	"github.com/udpchat/udpchat/dgram/seq"
+)
+
+// demo fragments: why large datagrams are fragile. A 9000-byte datagram
+// crosses a 1500-byte path as 7 IPv4 fragments, each its own packet
+// through the impaired link, in virtual time; the receiver's kernel
+// rebuilds the datagram only when every fragment arrives intact. The same
+// bytes, sent as 7 datagrams that fit the path, cross as the same number
+// of packets, and with the same seed the link decides the same fate for
+// each: the difference is only in what one lost packet costs.
+const (
+	fragDatagram = 9000 // bytes of UDP payload in each large datagram
+	fragMTU      = 1500 // the path's MTU
+	fragLoss     = 0.05 // the scenario's packet loss
+)
+
+// The two ends of the simulated path (the benchmarking range, RFC 2544),
+// as a capture shows them.
+var (
+	fragSrc = netip.MustParseAddrPort("198.18.0.1:40000")
+	fragDst = netip.MustParseAddrPort("198.18.0.2:9000")
+)
+
+// fragRun is what one half of the demo measured: the large datagrams, or
+// the small ones.
+type fragRun struct {
+	datagrams     int    // datagrams sent
+	packets       int    // packets that entered the link
+	dropped       int    // packets the link dropped
+	corrupted     int    // packets it corrupted (a receiver's checksum discards them)
+	delivered     int    // datagrams that arrived whole
+	payload       uint64 // bytes of data sent
+	deliveredData uint64 // bytes of data that arrived
+	marks         []byte // per message: '.' arrived; 'x' lost (large); '1'-'9' pieces lost (small)
+	link          netem.Snapshot
+}
+
+// fragPacket is one packet offered to the link, for the decision hook.
+type fragPacket struct {
+	msg, piece, pieces int
+	pkt                []byte
+	at                 time.Time
+}
+
+// fragLink runs packets through a Sim in virtual time and records the
+// fate of each: lost, corrupted, or released (possibly twice).
+type fragLink struct {
+	sim     *netem.Sim
+	cur     *fragPacket
+	lostPkt func(p *fragPacket, d *netem.Decision)
+	bad     func(p *fragPacket)
+	capture func(b []byte, at time.Time, what string) // --pcap, or nil
+}
+
+func newFragLink(cfg netem.Config, seed uint64, capture func([]byte, time.Time, string)) (*fragLink, error) {
+	l := &fragLink{capture: capture}
+	sim, err := netem.NewSim(cfg, seed, nil, func(b []byte, at time.Time) {
+		if l.capture != nil {
+			l.capture(b, at, "")
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	sim.OnDecide(func(d *netem.Decision) {
+		p := l.cur
+		switch {
+		case d.Drop:
+			l.lostPkt(p, d)
+			if l.capture != nil {
+				l.capture(p.pkt, p.at, "dropped by the link: "+d.Cause.String())
+			}
+		case d.Corrupt:
+			l.bad(p)
+		}
+	})
+	l.sim = sim
+	return l, nil
+}
+
+// send offers p to the link at its virtual time.
+func (l *fragLink) send(p *fragPacket) {
+	l.cur = p
+	l.sim.Send(p.at, p.pkt)
+}
+
+// runFragments runs both halves on cfg with the same seed.
+func runFragments(cfg netem.Config, o *demoOpts, w *pcap.Writer) (large, small *fragRun, err error) {
+	t0 := time.Now().Truncate(time.Second)
+	data := fragDatagram - seq.HeaderLen              // bytes of data in a large datagram
+	piece := fragMTU - pmtu.Overhead4 - seq.HeaderLen // bytes of data a small datagram carries
+	pieces := (data + piece - 1) / piece
+
+	capture := func(iface int) func([]byte, time.Time, string) {
+		if w == nil {
+			return nil
+		}
+		return func(b []byte, at time.Time, what string) {
+			dir := pcap.In
+			if what != "" {
+				dir = pcap.Out // never left the link: recorded as sent
+			}
+			_ = w.WriteIP(t0.Add(at.Sub(time.Unix(0, 0))), b, iface, dir, fragComment(b, what, pieces))
+		}
+	}
+
+	// Large datagrams, fragmented.
+	large = &fragRun{datagrams: o.count, marks: make([]byte, o.count)}
+	for i := range large.marks {
+		large.marks[i] = markInOrder
+	}
+	ll, err := newFragLink(cfg, o.seed, capture(0))
+	if err != nil {
+		return nil, nil, err
+	}
+	ll.lostPkt = func(p *fragPacket, _ *netem.Decision) { large.dropped++; large.marks[p.msg] = markLost }
+	ll.bad = func(p *fragPacket) { large.corrupted++; large.marks[p.msg] = markLost }
+	buf := make([]byte, fragDatagram)
+	var frags [][]byte
+	for i := range o.count {
+		at := time.Unix(0, 0).Add(time.Duration(i) * o.interval)
+		payload := seq.Header{Type: seq.TypeData, Seq: uint64(i), Sent: t0.Add(at.Sub(time.Unix(0, 0))).UnixNano()}.Append(buf[:0])
+		payload = fillData(payload, fragDatagram)
+		pkt, err := pcap.AppendUDP(nil, fragSrc, fragDst, payload, pcap.IPOptions{ID: uint16(i + 1)})
+		if err != nil {
+			return nil, nil, err
+		}
+		if frags, err = pcap.FragmentIPv4(frags[:0], pkt, fragMTU); err != nil {
+			return nil, nil, err
+		}
+		for j, f := range frags {
+			large.packets++
+			ll.send(&fragPacket{msg: i, piece: j, pieces: len(frags), pkt: f, at: at})
+		}
+		large.payload += uint64(data)
+	}
+	ll.sim.Drain()
+	large.link = ll.sim.Counters()
+	for _, m := range large.marks {
+		if m == markInOrder {
+			large.delivered++
+			large.deliveredData += uint64(data)
+		}
+	}
+
+	// The same data in datagrams that fit: pieces per message.
+	small = &fragRun{datagrams: o.count * pieces, marks: make([]byte, o.count)}
+	lostPieces := make([]int, o.count)
+	var lostData uint64
+	pieceLen := func(j int) int { return min(piece, data-j*piece) }
+	sl, err := newFragLink(cfg, o.seed, capture(1))
+	if err != nil {
+		return nil, nil, err
+	}
+	sl.lostPkt = func(p *fragPacket, _ *netem.Decision) {
+		small.dropped++
+		lostPieces[p.msg]++
+		lostData += uint64(pieceLen(p.piece))
+	}
+	sl.bad = func(p *fragPacket) {
+		small.corrupted++
+		lostPieces[p.msg]++
+		lostData += uint64(pieceLen(p.piece))
+	}
+	for i := range o.count {
+		at := time.Unix(0, 0).Add(time.Duration(i) * o.interval)
+		for j := range pieces {
+			q := uint64(i*pieces + j)
+			payload := seq.Header{Type: seq.TypeData, Seq: q, Sent: t0.Add(at.Sub(time.Unix(0, 0))).UnixNano()}.Append(buf[:0])
+			payload = fillData(payload, seq.HeaderLen+pieceLen(j))
+			pkt, err := pcap.AppendUDP(nil, fragSrc, fragDst, payload, pcap.IPOptions{ID: uint16(q + 1), DF: true})
+			if err != nil {
+				return nil, nil, err
+			}
+			small.packets++
+			sl.send(&fragPacket{msg: i, piece: j, pieces: pieces, pkt: pkt, at: at})
+		}
+		small.payload += uint64(data)
+	}
+	sl.sim.Drain()
+	small.link = sl.sim.Counters()
+	for i, n := range lostPieces {
+		switch {
+		case n == 0:
+			small.marks[i] = markInOrder
+		case n < 10:
+			small.marks[i] = byte('0' + n)
+		default:
+			small.marks[i] = '+'
+		}
+	}
+	small.delivered = small.datagrams - small.dropped - small.corrupted
+	small.deliveredData = small.payload - lostData
+	return large, small, nil
+}
+
+// fillData pads b with printable bytes to n bytes.
+func fillData(b []byte, n int) []byte {
+	for len(b) < n {
+		b = append(b, "abcdefghijklmnopqrstuvwxyz"[len(b)%26])
+	}
+	return b
+}
+
+// fragComment says what a packet is, for the capture.
+func fragComment(b []byte, what string, pieces int) string {
+	desc := ""
+	if len(b) >= pcap.IPv4HeaderLen {
+		id := int(b[4])<<8 | int(b[5])
+		ff := int(b[6])<<8 | int(b[7])
+		if off, more := ff&0x1fff*8, ff&0x2000 != 0; off > 0 || more {
+			n := off/(fragMTU-pcap.IPv4HeaderLen) + 1
+			desc = fmt.Sprintf("fragment %d of %d of datagram %d", n, pcap.FragmentCount(fragDatagram, fragMTU), id-1)
+		} else {
+			desc = fmt.Sprintf("datagram %d (piece %d of %d of message %d)", id-1, (id-1)%pieces+1, pieces, (id-1)/pieces)
+		}
+	}
+	if what == "" {
+		return desc
+	}
+	return desc + ": " + what
+}
+
+// fragExpected is the chance that a datagram of n packets arrives whole
+// when each packet is lost with probability p: (1-p)^n.
+func fragExpected(p float64, n int) float64 { return math.Pow(1-p, float64(n)) }
+
+func fpct(n, of int) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) * 100 / float64(of)
+}
+
+func pctU(n, of uint64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) * 100 / float64(of)
+}
+
+type fragRunJSON struct {
+	Type           string  `json:"type"`
+	Datagrams      int     `json:"datagrams"`
+	DatagramBytes  int     `json:"datagram_bytes"`
+	Packets        int     `json:"packets"`
+	PacketsLost    int     `json:"packets_lost"`
+	Corrupted      int     `json:"packets_corrupted"`
+	Delivered      int     `json:"delivered"`
+	DataBytes      uint64  `json:"data_bytes"`
+	DeliveredBytes uint64  `json:"delivered_data_bytes"`
+	LossPct        float64 `json:"datagram_loss_pct"`
+	DataLossPct    float64 `json:"data_loss_pct"`
+	Marks          string  `json:"marks"`
+}
+
+func newFragRunJSON(typ string, r *fragRun, size int) fragRunJSON {
+	return fragRunJSON{Type: typ, Datagrams: r.datagrams, DatagramBytes: size, Packets: r.packets, PacketsLost: r.dropped,
+		Corrupted: r.corrupted, Delivered: r.delivered, DataBytes: r.payload, DeliveredBytes: r.deliveredData,
+		LossPct: fpct(r.datagrams-r.delivered, r.datagrams), DataLossPct: pctU(r.payload-r.deliveredData, r.payload), Marks: string(r.marks)}
+}
+
+// runFragmentsDemo prints `demo fragments`.
+func runFragmentsDemo(w io.Writer, js *jsonWriter, o *demoOpts, pw *pcap.Writer) error {
+	cfg := netem.Config{Loss: fragLoss}
+	if err := o.override(&cfg); err != nil {
+		return err
+	}
+	large, small, err := runFragments(cfg, o, pw)
+	if err != nil {
+		return err
+	}
+	nfrag := pcap.FragmentCount(fragDatagram, fragMTU)
+	pieces := small.datagrams / o.count
+	piece := fragMTU - pmtu.Overhead4
+	onlyLoss := cfg.GE == nil && cfg.Script == nil && cfg.Corrupt == 0 && cfg.Loss > 0
+	if js != nil {
+		sum := struct {
+			Type            string   `json:"type"`
+			Scenario        string   `json:"scenario"`
+			PacketLossPct   float64  `json:"packet_loss_pct"`
+			DatagramLossPct float64  `json:"datagram_loss_pct"`
+			ExpectedPct     *float64 `json:"expected_datagram_loss_pct,omitempty"`
+			SmallDataLoss   float64  `json:"small_data_loss_pct"`
+		}{Type: "summary", Scenario: "fragments", PacketLossPct: fpct(large.dropped+large.corrupted, large.packets),
+			DatagramLossPct: fpct(large.datagrams-large.delivered, large.datagrams),
+			SmallDataLoss:   pctU(small.payload-small.deliveredData, small.payload)}
+		if onlyLoss {
+			e := (1 - fragExpected(cfg.Loss, nfrag)) * 100
+			sum.ExpectedPct = &e
+		}
+		for _, v := range []any{
+			struct {
+				Type      string `json:"type"`
+				Scenario  string `json:"scenario"`
+				Title     string `json:"title"`
+				Seed      uint64 `json:"seed"`
+				Count     int    `json:"count"`
+				Link      string `json:"link"`
+				MTU       int    `json:"mtu"`
+				Fragments int    `json:"fragments_per_datagram"`
+			}{"demo", "fragments", "why large datagrams are fragile", o.seed, o.count, describeImpair(cfg), fragMTU, nfrag},
+			newFragRunJSON("fragmented", large, fragDatagram),
+			newFragRunJSON("small", small, piece),
+			sum,
+		} {
+			if err := js.write(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p := &printer{w: w}
+	p.f("udpchat demo fragments: why large datagrams are fragile (seed %d, %s of %d bytes)\n", o.seed, plural(uint64(o.count), "datagram"), fragDatagram)
+	p.f("link: MTU %d, %s per packet\n\n", fragMTU, describeImpair(cfg))
+	p.f("A %d-byte datagram does not fit in a %d-byte packet, so IPv4 cuts it into %d fragments, each\n", fragDatagram, fragMTU, nfrag)
+	p.f("behind its own IP header, and the receiving kernel rebuilds the datagram only when all %d have\n", nfrag)
+	p.f("arrived. (IPv6 routers never fragment: there the sender must, or the datagram is dropped.)\n\n")
+	p.f("%d-byte datagrams, in %d fragments each:   %c arrived   %c lost (a fragment of it was lost)\n", fragDatagram, nfrag, markInOrder, markLost)
+	writeStrip(w, large.marks, o.color)
+	p.f("  %d of %d datagrams arrived (%.1f%%): the link lost %d of %d packets (%.1f%%), and %d whole datagrams with them.\n\n",
+		large.delivered, large.datagrams, fpct(large.delivered, large.datagrams), large.dropped+large.corrupted, large.packets,
+		fpct(large.dropped+large.corrupted, large.packets), large.datagrams-large.delivered)
+	p.f("The same bytes in datagrams that fit the path (%d of at most %d bytes for each %d):   %c all arrived   1-9 lost\n",
+		pieces, piece, fragDatagram, markInOrder)
+	writeStrip(w, small.marks, o.color)
+	p.f("  %d of %d datagrams arrived (%.1f%%): the link lost %d of %d packets (%.1f%%), and only those.\n\n",
+		small.delivered, small.datagrams, fpct(small.delivered, small.datagrams), small.dropped+small.corrupted, small.packets,
+		fpct(small.dropped+small.corrupted, small.packets))
+
+	t := newTable(w)
+	t.row("", "fragmented", "datagrams that fit")
+	t.row("  packets sent", large.packets, small.packets)
+	t.row("  packets lost", fmt.Sprintf("%d (%.1f%%)", large.dropped+large.corrupted, fpct(large.dropped+large.corrupted, large.packets)),
+		fmt.Sprintf("%d (%.1f%%)", small.dropped+small.corrupted, fpct(small.dropped+small.corrupted, small.packets)))
+	t.row("  datagrams lost", fmt.Sprintf("%d of %d (%.1f%%)", large.datagrams-large.delivered, large.datagrams, fpct(large.datagrams-large.delivered, large.datagrams)),
+		fmt.Sprintf("%d of %d (%.1f%%)", small.datagrams-small.delivered, small.datagrams, fpct(small.datagrams-small.delivered, small.datagrams)))
+	t.row("  data delivered", fmt.Sprintf("%d of %d bytes (%.1f%%)", large.deliveredData, large.payload, pctU(large.deliveredData, large.payload)),
+		fmt.Sprintf("%d bytes (%.1f%%)", small.deliveredData, pctU(small.deliveredData, small.payload)))
+	if err := t.flush(); err != nil {
+		return err
+	}
+	p.f("\n")
+	lossPct := fpct(large.datagrams-large.delivered, large.datagrams)
+	if onlyLoss {
+		exp := 1 - fragExpected(cfg.Loss, nfrag)
+		p.f("Every fragment must arrive: with %s packet loss a %d-fragment datagram arrives with probability\n", pctText(cfg.Loss), nfrag)
+		p.f("(1 - %g)^%d = %.1f%%, so %s packet loss is %.1f%% datagram loss (this run: %.1f%%). Sent in\n",
+			cfg.Loss, nfrag, (1-exp)*100, pctText(cfg.Loss), exp*100, lossPct)
+	} else {
+		p.f("Every fragment must arrive: this link lost %.1f%% of the packets and %.1f%% of the datagrams. Sent in\n",
+			fpct(large.dropped+large.corrupted, large.packets), lossPct)
+	}
+	p.f("datagrams that fit, the same lost packets cost only what they carried: %.1f%% of the data, not %.1f%%.\n",
+		pctU(small.payload-small.deliveredData, small.payload), pctU(large.payload-large.deliveredData, large.payload))
+	p.f("A reliable protocol on top pays the same way: one lost fragment costs it the whole %d-byte datagram\n", fragDatagram)
+	p.f("again; one lost small datagram, at most %d bytes.\n", piece)
+	p.f("Find a path's MTU with: udpchat mtu HOST:PORT; stay below it, as QUIC and DNS do.\n")
+	return p.err
+}
+
+// pctText formats a probability as the flags take it: 0.05 as "5%".
+func pctText(p float64) string { return fmt.Sprintf("%.4g%%", p*100) }
+
+// printer writes formatted text and keeps the first error.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
