@@ -59,8 +59,10 @@ func TestThroughputConsistent(t *testing.T) {
 			if res.Duplicates != 0 || res.Malformed != 0 {
 				t.Errorf("duplicates %d, malformed %d on clean loopback", res.Duplicates, res.Malformed)
 			}
-			if len(rows) < 2 {
-				t.Errorf("%d interval rows in 300ms at 100ms", len(rows))
+			// A loaded machine can starve the sender past an interval's
+			// end, so the count of rows is not fixed; there must be one.
+			if len(rows) == 0 {
+				t.Errorf("no interval row in 300ms at 100ms")
 			}
 			var sum uint64
 			for _, r := range rows {
