@@ -480,3 +480,22 @@ func TestReliableOutageSurvived(t *testing.T) {
 		t.Fatal("the file arrived different")
 	}
 }
+
+// TestProgressLine: the bar shows acknowledged bytes, the rate and the
+// time left at that rate.
+func TestProgressLine(t *testing.T) {
+	for _, c := range []struct {
+		acked, total int64
+		rate         float64
+		want         string
+	}{
+		{4 << 20, 8 << 20, 1 << 20, "[###############...............]  50.0%  4.0 MiB of 8.0 MiB  1.0 MiB/s  ETA 4s"},
+		{0, 8 << 20, 0, "[..............................]   0.0%  0 bytes of 8.0 MiB  0 bytes/s  ETA --"},
+		{8 << 20, 8 << 20, 3 << 20, "[##############################] 100.0%  8.0 MiB of 8.0 MiB  3.0 MiB/s  ETA --"},
+		{1 << 20, 91 << 20, 1 << 20, "[..............................]   1.1%  1.0 MiB of 91.0 MiB  1.0 MiB/s  ETA 1m30s"},
+	} {
+		if got := barLine(c.acked, c.total, c.rate); got != c.want {
+			t.Errorf("barLine(%d, %d, %v) =\n%q, want\n%q", c.acked, c.total, c.rate, got, c.want)
+		}
+	}
+}

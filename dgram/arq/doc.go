@@ -15,18 +15,43 @@
 // Conn.Reader and Conn.Writer adapt a connection to io.Reader and
 // io.Writer for streams and files. Every connection answers from the
 // socket it listens on (no port per transfer), so it crosses NATs and
-// udpchat's proxy.
+// udpchat's proxy; on a socket bound to a wildcard address it answers
+// each peer from the address that peer contacted. Package transfer, beside
+// this one, is the file and message protocol udpchat speaks over it.
+//
+// # A state machine and a driver
+//
+// The protocol is Machine: packets in (Receive), time in (Tick, when
+// Deadline says), the application's messages in (Write) and out (Recv),
+// packets out (Next). It does no I/O, starts no goroutine and reads no
+// clock, so a test drives it datagram by datagram, and package arqsim runs
+// two of them over simulated links in virtual time (udpchat demo reliable
+// shows one run: the same seed gives the same run). Conn is a thin driver:
+// it locks, reads the clock, hands the packets its endpoint reads to the
+// machine, writes what the machine sends through the socket's batch
+// interface (dgram.BatchConn: recvmmsg/sendmmsg and UDP GSO/GRO, through
+// sealing and impairment wrappers too), and runs one timer goroutine. Gate
+// is a server's stateless half of the handshake, for drivers of one's own.
 //
 // # How it works
 //
-//   - Open and close handshakes: SYN / SYN-ACK with a random 32-bit
-//     connection ID chosen by the client, so that a restarted peer or a
-//     stray datagram from an old transfer never mixes into a new one (it is
-//     counted and dropped); FIN (with the number of segments sent) /
-//     FIN-ACK (everything arrived); RESET aborts.
+//   - Opening: the client sends SYN with a random 32-bit connection ID;
+//     the server answers with a SYN-ACK that carries a cookie and keeps
+//     nothing (no entry, no buffer, no timer); the client echoes the
+//     cookie in COOKIE, which proves that it receives at its address, and
+//     only then does the server create the connection and acknowledge it
+//     (TCP's SYN cookies, QUIC's Retry). A flood of SYNs from spoofed
+//     addresses costs one small answer each, and those answers are less
+//     than 1.5 times what was sent in the victims' names. A stray
+//     datagram from an old transfer never mixes into a new one (it is
+//     counted and dropped). FIN (with the number of segments sent) /
+//     FIN-ACK (everything arrived) close; RESET aborts, with a reason
+//     (busy, full, no data moved, window kept closed, refused...).
 //   - Messages are cut into segments of at most MSS bytes (1400 by
-//     default), numbered from 0; the last carries FlagEnd. The receiver
-//     reassembles and delivers whole messages, in order.
+//     default; each side announces its own and sends at most the smaller),
+//     numbered from 0; the last carries FlagEnd. The receiver reassembles
+//     and delivers whole messages, in order. DATA larger than the MSS a
+//     receiver announced is dropped and counted, never buffered.
 //   - Selective repeat: each ACK carries the cumulative acknowledgement
 //     (the next segment expected), the free receive window, and up to 32
 //     SACK ranges of segments held beyond gaps. A segment is retransmitted
@@ -39,28 +64,59 @@
 //     found by SACK rather than by the timer.
 //   - The timer follows RFC 6298: SRTT, RTTVAR, RTO = SRTT + max(G,
 //     4*RTTVAR), Karn's rule (no sample from a retransmitted segment, nor
-//     from an ACK that waited for one), exponential backoff. Its floor,
-//     MinRTO, is 2ms: Linux TCP's 200ms is sized for Internet RTTs, and on
-//     loopback, where RTTs are tens of microseconds, it would stall every
-//     lost tail for a thousand round trips (QUIC uses 1ms).
-//   - Flow control: the receiver advertises its free buffer (RecvWindow
-//     segments, default 8192) and the sender never has more than that
-//     outstanding beyond the cumulative acknowledgement.
+//     from an ACK that waited for one). Its floor, MinRTO, is 2ms: Linux
+//     TCP's 200ms is sized for Internet RTTs, and on loopback, where RTTs
+//     are tens of microseconds, it would stall every lost tail for a
+//     thousand round trips (QUIC uses 1ms). Backoff: the first six
+//     timeouts in a row keep the timer (Linux's thin-stream linear
+//     timeouts), then it doubles, up to 16 times the RTO the RTT gives,
+//     MaxRTO, and a quarter of IdleTimeout: loss in bursts is counted in
+//     packets, and only packets sent get a transfer out of a burst, while
+//     a dead path still gets one packet per backed-off timeout.
+//   - Giving up is a matter of time, not of a retry count: a connection
+//     fails when it heard nothing from its peer for IdleTimeout (15s)
+//     (ErrIdle; ErrPeerUnreachable during the handshake), when the peer
+//     acknowledged none of its data for IdleTimeout (ErrPeerUnreachable),
+//     or kept its window closed on data waiting for IdleTimeout
+//     (ErrZeroWindow; window probes meanwhile). So an outage shorter than
+//     IdleTimeout is survived, and the retry after it comes soon. On a
+//     connected socket an ICMP port unreachable ends it at once with a
+//     *dgram.Error of kind dgram.ErrRefused. A server may also end a
+//     connection on which no data moved for a while (SetStallTimeout), so
+//     that keepalives alone cannot hold it.
+//   - Flow control: the receiver advertises its free buffer, in segments,
+//     bounded both by RecvWindow segments and by RecvBuffer bytes, and the
+//     sender never has more than that outstanding beyond the cumulative
+//     acknowledgement.
 //   - Congestion control, NewReno-style AIMD: slow start from 10 segments,
 //     then one more segment per round trip; a loss found by ACKs multiplies
 //     the window by 0.7 once per loss event (CUBIC's factor rather than
 //     NewReno's 0.5, kinder to the random loss of a lossy link); a timeout
-//     collapses it to one segment.
+//     collapses it to two segments (QUIC's minimum window).
 //   - Integrity: every packet ends with a CRC-32C; one that fails it is
 //     counted and dropped, never delivered (our netem corrupts after the
 //     kernel's UDP checksum, as a bad NIC or middlebox can).
-//   - Liveness: a side that has sent nothing for KeepAlive pings; a side
-//     that heard nothing for IdleTimeout (15s) fails with ErrIdle; MaxRetries
-//     timeouts in a row without progress fail with ErrPeerUnreachable.
+//   - Liveness: a side that has sent nothing for KeepAlive pings.
+//
+// # Memory
+//
+// Everything is bounded and counted. The send ring starts at 64 segments
+// and doubles as it fills, up to SendBuffer. The receive ring starts at 64
+// segments and doubles only each time the peer has delivered half of it
+// in order, up to RecvWindow: a peer that sends only out-of-order
+// segments, or nothing, never costs more. What a connection holds
+// received and not yet read (out-of-order segments, the message being
+// reassembled, whole messages waiting for Recv, the ring itself) stays
+// under RecvBuffer bytes; the connections of a Listener share MaxBuffered
+// bytes, each with a reserve of 16 segments that the others cannot take.
+// A segment that does not fit is dropped (the peer sends it again) and
+// counted. A Listener holds at most MaxConns connections and AcceptQueue
+// waiting for Accept; a client beyond them is refused (RESET, "full").
 //
 // Stats counts everything (retransmissions by cause, timeouts, duplicates,
-// head-of-line blocking waits), and Config.Trace reports every state
-// change, for teaching.
+// oversized and memory drops, head-of-line blocking waits), ListenerStats
+// what the listener answered or dropped, and Config.Trace reports every
+// state change, for teaching.
 //
 // # Wire format
 //
@@ -70,7 +126,8 @@
 // before it. All integers are big-endian.
 //
 //	type 16 SYN      seq 0           | conn | window u32 | mss u16 | crc
-//	type 17 SYN-ACK  seq 0           | conn | window u32 | mss u16 | crc
+//	type 17 SYN-ACK  seq 0           | conn | window u32 | mss u16 | cookie [16] | crc
+//	type 24 COOKIE   seq 0           | conn | window u32 | mss u16 | cookie [16] | crc
 //	type 18 DATA     seq = segment   | conn | flags u8 (1 end of message, 2 retransmission) | payload | crc
 //	type 19 ACK      seq = next expected | conn | window u32 | n u8 | n x (start u64, end u64) | crc
 //	type 20 FIN      seq = segments sent | conn | flags u8 (1: also acknowledges the peer's FIN) | crc
@@ -78,7 +135,10 @@
 //	type 22 RESET                    | conn | reason u8 | crc
 //	type 23 PING                     | conn | crc
 //
-// SACK ranges are half-open [start, end), each above the cumulative
+// The cookie is a 4-byte timestamp (Unix seconds) and the first 12 bytes
+// of HMAC-SHA256(secret, timestamp | client IP as 16 bytes | client port |
+// connection ID); a server takes it back for max(IdleTimeout, 30s). SACK
+// ranges are half-open [start, end), each above the cumulative
 // acknowledgement; the first holds the segment that arrived last (RFC
 // 2018). sent is the sender's clock (Unix ns), informational.
 package arq

@@ -9,7 +9,8 @@ import (
 func TestPacketRoundTrip(t *testing.T) {
 	pkts := []Packet{
 		{Type: TypeSyn, Conn: 7, Window: 8192, MSS: 1400, Sent: 99},
-		{Type: TypeSynAck, Conn: 7, Window: 100, MSS: 1200},
+		{Type: TypeSynAck, Conn: 7, Window: 100, MSS: 1200, Cookie: [CookieLen]byte{1, 2, 3, 15: 9}},
+		{Type: TypeCookie, Conn: 7, Window: 64, MSS: 1400, Cookie: [CookieLen]byte{4, 5, 6, 15: 7}},
 		{Type: TypeData, Seq: 42, Conn: 7, Flags: FlagEnd | FlagRetx, Payload: []byte("hello")},
 		{Type: TypeData, Seq: 1 << 40, Conn: 1, Payload: []byte{}},
 		{Type: TypeAck, Seq: 10, Conn: 7, Window: 55, NSACK: 2, SACK: [MaxSACK]Range{{12, 15}, {20, 21}}},
@@ -28,11 +29,15 @@ func TestPacketRoundTrip(t *testing.T) {
 		if err := Decode(b, &q); err != nil {
 			t.Fatalf("Decode(type %d) = %v", p.Type, err)
 		}
+		if n := len(b); n != p.Len() {
+			t.Errorf("type %d: Len() = %d, encoded %d bytes", p.Type, p.Len(), n)
+		}
 		if q.Payload == nil && p.Payload != nil {
 			q.Payload = []byte{}
 		}
 		if q.Type != p.Type || q.Seq != p.Seq || q.Conn != p.Conn || q.Flags != p.Flags || !bytes.Equal(q.Payload, p.Payload) ||
-			q.Window != p.Window || q.MSS != p.MSS || q.NSACK != p.NSACK || q.SACK != p.SACK || q.Reason != p.Reason || q.Sent != p.Sent {
+			q.Window != p.Window || q.MSS != p.MSS || q.NSACK != p.NSACK || q.SACK != p.SACK || q.Reason != p.Reason || q.Sent != p.Sent ||
+			q.Cookie != p.Cookie {
 			t.Errorf("round trip of %+v gave %+v", p, q)
 		}
 	}
@@ -81,6 +86,8 @@ func FuzzDecode(f *testing.F) {
 		{Type: TypeSyn, Conn: 9, Window: 10, MSS: 1400},
 		{Type: TypeFin, Seq: 8, Conn: 9},
 		{Type: TypeReset, Conn: 9, Reason: 1},
+		{Type: TypeSynAck, Conn: 9, Window: 64, MSS: 1400, Cookie: [CookieLen]byte{1, 15: 2}},
+		{Type: TypeCookie, Conn: 9, Window: 64, MSS: 1400, Cookie: [CookieLen]byte{3, 15: 4}},
 	} {
 		f.Add(p.Append(nil))
 	}
@@ -90,8 +97,8 @@ func FuzzDecode(f *testing.F) {
 		if err := Decode(b, &p); err != nil {
 			return
 		}
-		// what decodes re-encodes to the same bytes
-		if re := p.Append(nil); !bytes.Equal(re, b) {
+		// what decodes re-encodes to the same bytes, of the length Len says
+		if re := p.Append(nil); !bytes.Equal(re, b) || p.Len() != len(b) {
 			t.Fatalf("re-encoding % x gave % x", b, re)
 		}
 		for _, r := range p.SACK[:p.NSACK] {
