@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -53,7 +54,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			"delivered whole or not at all, maybe late, maybe twice. Start with:\n\n" +
 			"  udpchat listen 127.0.0.1:9000          # in one terminal\n" +
 			"  udpchat send 127.0.0.1:9000 hello      # in another\n\n" +
-			"Exit status: 0 success, 1 runtime failure (no reply, timeout), 2 usage error.",
+			"Exit status: 0 success, 1 runtime failure (no reply, a timeout, a name that does not\n" +
+			"resolve), 2 usage error (nothing was sent), 130 interrupted by Ctrl-C (143: SIGTERM).",
 		Commands:             commands(),
 		Reader:               stdin,
 		Writer:               stdout,
@@ -80,8 +82,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 }
 
 // run runs udpchat with args (args[0] is the program name) and returns the
-// exit status: 0 success, 1 runtime failure, 2 usage error. Every error is
-// printed here, as one line on stderr.
+// exit status: 0 success, 1 runtime failure, 2 usage error, 128 + the
+// signal's number when interrupted (130 for Ctrl-C, 143 for SIGTERM).
+// Every error is printed here, as one line on stderr.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
 	if n := len(args); n >= 2 && args[n-1] == completeFlag {
@@ -96,6 +99,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		err = app.RunContext(ctx, args)
 	}
+	if ie := interruption(ctx); ie != nil {
+		// Ctrl-C or SIGTERM: the command has stopped and said what it
+		// did; the status says it was interrupted. An error that only
+		// says so (a canceled context, a socket closed under a read)
+		// becomes one plain line.
+		if msg := oneLine(errText(err)); msg != "" {
+			if isInterruptNoise(err) {
+				msg = ie.Error()
+			}
+			fmt.Fprintf(stderr, "udpchat: %s\n", msg)
+		}
+		return ie.exitCode()
+	}
 	if err == nil {
 		return 0
 	}
@@ -104,6 +120,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "udpchat: %s\n", msg)
 	}
 	return code
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// isInterruptNoise reports errors that an interrupted command returns only
+// because it was interrupted, whose text means nothing to a user
+// ("context canceled", "use of closed network connection").
+func isInterruptNoise(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "context canceled")
 }
 
 // exitCode maps an error to the exit status of DESIGN.md.

@@ -77,6 +77,9 @@ func parseBenchOpts(c *cli.Context) (*benchOpts, error) {
 	if o.mode != "throughput" && o.mode != "latency" {
 		return nil, usagef(c, "--mode must be throughput or latency, got %q", o.mode)
 	}
+	if err := benchModeFlags(c, o.mode); err != nil {
+		return nil, err
+	}
 	n, _ := sizeFlag(c, "size")
 	if n < seq.HeaderLen || n > dgram.MaxPayloadIPv4 {
 		return nil, usagef(c, "--size must be from %d (the header) to %d bytes, got %d", seq.HeaderLen, dgram.MaxPayloadIPv4, n)

@@ -118,11 +118,36 @@ func runDemo(c *cli.Context) error {
 	if o.svg != "" && len(names) > 1 {
 		return usagef(c, "--svg draws one scenario: pick one rather than all")
 	}
+	if len(names) == 1 && names[0] == "boundaries" {
+		if err := refuseAll(c, "does nothing in demo boundaries, which writes five messages over TCP and UDP on a clean link", "json"); err != nil {
+			return err
+		}
+	}
+	if err := refuseUnless(c, !(len(names) == 1 && names[0] == "reliable"), "draws the scenarios of numbered datagrams, not reliable", "svg"); err != nil {
+		return err
+	}
 	// Validate the impairment flags now, before any socket is opened.
 	if _, err := impairConfig(c, ""); err != nil {
 		return err
 	}
 	o.override = func(cfg *netem.Config) error { return overrideImpair(c, cfg) }
+	var links []netem.Config // what the impairment flags end up in
+	for _, n := range names {
+		sc := findScenario(n)
+		if n == "reliable" {
+			sc = findScenario("")
+		}
+		if sc != nil {
+			cfg := sc.cfg
+			if err := o.override(&cfg); err != nil {
+				return err
+			}
+			links = append(links, cfg)
+		}
+	}
+	if err := checkImpairDeps(c, map[string][]netem.Config{"": links}); err != nil {
+		return err
+	}
 	var js *jsonWriter
 	if o.json {
 		js = newJSONWriter(c.App.Writer)

@@ -125,6 +125,12 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 	if o.idle < 100*time.Millisecond {
 		return nil, usagef(c, "--idle must be at least 100ms")
 	}
+	if err := refuseUnless(c, o.reliable, "needs --reliable: it is how long arq waits for a silent sender (--timeout ends listen when nothing arrives)", "idle"); err != nil {
+		return nil, err
+	}
+	if o.output != "" && c.IsSet("count") {
+		return nil, usagef(c, "--count counts messages; with --output, listen receives one transfer and exits")
+	}
 	if o.force && o.output == "" {
 		return nil, usagef(c, "--force needs --output: it lets a transfer replace an existing file")
 	}

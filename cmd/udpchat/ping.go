@@ -69,6 +69,9 @@ func parsePingOpts(c *cli.Context) (*pingOpts, error) {
 		return nil, usagef(c, "--count must be 0 (until Ctrl-C) or more, got %d", n)
 	}
 	o.count = uint64(n)
+	if err := refuseUnless(c, o.count != 1, "is the gap between probes: with --count 1 there is only one", "interval"); err != nil {
+		return nil, err
+	}
 	if o.interval <= 0 {
 		return nil, usagef(c, "--interval must be more than 0")
 	}

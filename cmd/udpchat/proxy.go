@@ -68,6 +68,12 @@ func runProxy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkImpairDeps(c, map[string][]netem.Config{"": {up, down}, "up-": {up}, "down-": {down}}); err != nil {
+		return err
+	}
+	if err := checkProxyLoop(c, c.String("listen"), target); err != nil {
+		return err
+	}
 	if n := c.Int("max-clients"); n < 1 || n > 1<<16 {
 		return usagef(c, "--max-clients must be from 1 to 65536, got %d", n)
 	}

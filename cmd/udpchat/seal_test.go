@@ -196,8 +196,8 @@ func TestSealedListen(t *testing.T) {
 			t.Errorf("summary rejected %v, want %v", r, want)
 		}
 	}
-	if code := l.wait(); code != 0 {
-		t.Errorf("listen exit status %d after SIGTERM", code)
+	if code := l.wait(); code != 143 {
+		t.Errorf("listen exit status %d after SIGTERM, want 143 (128 + 15)", code)
 	}
 }
 

@@ -115,14 +115,23 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		return nil, usagef(c, "--idle must be at least 100ms")
 	}
 	o.reliable = c.Bool("reliable") || o.file != ""
+	if err := refuseUnless(c, o.reliable, "needs --reliable: it is how long arq waits for a silent receiver (for replies, --timeout)", "idle"); err != nil {
+		return nil, err
+	}
 	if o.reliable {
-		for _, f := range []string{"seq", "wait", "interval", "df"} {
+		for _, f := range []string{"seq", "wait", "timeout", "interval", "df"} {
 			if c.IsSet(f) {
 				return nil, usagef(c, "--%s does not go with --reliable: arq numbers, paces and acknowledges the messages itself", f)
 			}
 		}
 		if o.file != "" && (c.NArg() > 1 || c.IsSet("size")) {
 			return nil, usagef(c, "--file sends the file's bytes: give no MSG and no --size")
+		}
+		if o.file != "" && c.IsSet("count") {
+			return nil, usagef(c, "--count does not go with --file: the file is sent once, whole")
+		}
+		if c.NArg() < 2 && c.IsSet("count") {
+			return nil, usagef(c, "--count repeats each MSG; with --reliable, each line of stdin is sent once")
 		}
 	}
 	if o.count < 1 {
@@ -132,6 +141,9 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		return nil, usagef(c, "--timeout must be more than 0")
 	}
 	size, set := sizeFlag(c, "size")
+	if n := c.NArg() - 1; c.IsSet("interval") && (n == 1 || n == 0 && set) && o.count == 1 {
+		return nil, usagef(c, "--interval is the gap between datagrams: with one datagram to send it has nothing to pace (add --count N)")
+	}
 	if set && size > dgram.MaxPayload {
 		return nil, usagef(c, "--size %d is over the largest UDP payload (%d bytes over IPv6, %d over IPv4)", size, dgram.MaxPayloadIPv6, dgram.MaxPayloadIPv4)
 	}
@@ -284,24 +296,66 @@ type sender struct {
 	sent, bytes, replies, late, silent uint64
 }
 
-// sendLines sends each line of r (without its line ending) as a datagram.
-func (s *sender) sendLines(ctx context.Context, r io.Reader) error {
+// stdinUnit is one datagram's worth of stdin: a line (without its line
+// ending), or an error.
+type stdinUnit struct {
+	data    []byte
+	n       int  // the line's number, from 1
+	tooLong bool // longer than the limit: read whole, and dropped
+	err     error
+}
+
+// readStdin reads r line by line and hands each line to out, until EOF,
+// an error, or stop. It runs in a goroutine of its own, because a read on
+// stdin cannot be interrupted: sendLines waits on out or on the context.
+func readStdin(r io.Reader, limit int, out chan<- stdinUnit, stop <-chan struct{}) {
+	defer close(out)
 	br := bufio.NewReaderSize(r, 64<<10)
-	limit := dgram.MaxPayloadFor(s.opts.dst.Addr())
-	for lineNo := 1; ; lineNo++ {
+	for n := 1; ; n++ {
 		line, tooLong, err := readLine(br, limit)
 		if err == io.EOF {
+			return
+		}
+		u := stdinUnit{data: line, n: n, tooLong: tooLong, err: err}
+		select {
+		case out <- u:
+		case <-stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// sendLines sends each line of r (without its line ending) as a datagram.
+// Ctrl-C ends it even while stdin has nothing to read.
+func (s *sender) sendLines(ctx context.Context, r io.Reader) error {
+	limit := dgram.MaxPayloadFor(s.opts.dst.Addr())
+	units := make(chan stdinUnit)
+	stop := make(chan struct{})
+	defer close(stop)
+	go readStdin(r, limit, units, stop)
+	for {
+		var u stdinUnit
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case u, ok = <-units:
+		}
+		if !ok {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("reading stdin: %w", err)
+		if u.err != nil {
+			return fmt.Errorf("reading stdin: %w", u.err)
 		}
-		if tooLong {
-			return usageErr("send", fmt.Sprintf("line %d of stdin is longer than %d bytes, the limit of one UDP datagram to %s; nothing of it was sent", lineNo, limit, s.opts.dst))
+		if u.tooLong {
+			return usageErr("send", fmt.Sprintf("line %d of stdin is longer than %d bytes, the limit of one UDP datagram to %s; nothing of it was sent", u.n, limit, s.opts.dst))
 		}
-		m, err := s.opts.shape(line)
+		m, err := s.opts.shape(u.data)
 		if err != nil {
-			return usageErr("send", fmt.Sprintf("line %d of stdin: %v", lineNo, err))
+			return usageErr("send", fmt.Sprintf("line %d of stdin: %v", u.n, err))
 		}
 		if err := s.sendN(ctx, m); err != nil {
 			return err
