@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,8 +50,8 @@ func startFlood(t *testing.T, args ...string) *floodChild {
 	go func() {
 		sc := bufio.NewScanner(errp)
 		for sc.Scan() {
-			if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
-				c.ready <- strings.Fields(addr)[0]
+			if m := readyRE.FindStringSubmatch(sc.Text()); m != nil {
+				c.ready <- m[1]
 			}
 		}
 	}()
@@ -92,8 +94,9 @@ func vmHWM(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// sendFrom sends b to dst from a new socket bound to ip (any port).
-func sendFrom(ip [4]byte, b []byte, dst *syscall.SockaddrInet4) error {
+// sendFrom sends b to dst from a new socket bound to ip (any port), times
+// times (at least once).
+func sendFrom(ip [4]byte, b []byte, dst *syscall.SockaddrInet4, times ...int) error {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -102,7 +105,16 @@ func sendFrom(ip [4]byte, b []byte, dst *syscall.SockaddrInet4) error {
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: ip}); err != nil {
 		return err
 	}
-	return syscall.Sendto(fd, b, 0, dst)
+	n := 1
+	if len(times) > 0 {
+		n = times[0]
+	}
+	for range n {
+		if err := syscall.Sendto(fd, b, 0, dst); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // floodMemoryLimit is the bound the hardening issue sets on listen's
@@ -307,5 +319,125 @@ func TestFloodMemoryReliable(t *testing.T) {
 	t.Logf("summary %s", l.sums[len(l.sums)-1])
 	if sum["syn_acks"].(float64) < sources/2 || sum["refused_full"].(float64) == 0 {
 		t.Errorf("the summary does not show the SYNs answered and the connections refused: %v", sum)
+	}
+}
+
+// proxyFloodMemoryLimit bounds the proxy's peak RSS under its flood: what
+// it may hold (--max-held, 32 MiB by default) and what it needs besides.
+const proxyFloodMemoryLimit = 96 << 20
+
+// TestFloodMemoryProxy floods `udpchat proxy --up-delay 5s` with 60 KB
+// datagrams from 1,000 source addresses spread over 127.0.0.0/8 (before,
+// 16 such clients took it to 544 MB: each held up to 32 MiB). Its peak RSS
+// stays under 96 MiB, it counts what it dropped at its bound, and it still
+// forwards afterwards.
+func TestFloodMemoryProxy(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory makes RSS meaningless: .ci/run runs this test without -race")
+	}
+	if testing.Short() {
+		t.Skip("a flood of 140 MB")
+	}
+	// the target: an echo server in this process
+	target := udpSocket(t, "127.0.0.1:0")
+	target.SetReadBuffer(8 << 20)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := target.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			target.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	p := startFlood(t, "proxy", "--listen", "127.0.0.1:0", "--to", target.LocalAddr().String(),
+		"--up-delay", "5s", "--max-clients", "8192", "--seed", "1", "--json")
+	addr := <-p.ready
+	ua, _ := net.ResolveUDPAddr("udp", addr)
+	dst := &syscall.SockaddrInet4{Port: ua.Port}
+	copy(dst.Addr[:], ua.IP.To4())
+	big := make([]byte, 60_000)
+	const sources, each = 1000, 4
+	for i := range sources {
+		// Loopback would take the whole flood in a few milliseconds and
+		// drop all but what the socket's buffer holds: wait, before each
+		// source, until the proxy has read most of what is queued.
+		waitQueueBelow(t, ua.Port, 2<<20)
+		ip := [4]byte{127, 10, byte(1 + i/254), byte(1 + i%254)}
+		big[0] = byte(i)
+		if err := sendFrom(ip, big, dst, each); err != nil {
+			t.Fatalf("source %d (%v): %v", i, ip, err)
+		}
+	}
+	// Still forwarding: once the flood's datagrams have left (5s), a new
+	// client's datagram goes through (and is delayed 5s on the way).
+	probe := udpSocket(t, "127.0.0.1:0")
+	got := ""
+	for try := 0; try < 30 && got == ""; try++ {
+		probe.WriteTo([]byte("still there?"), ua)
+		probe.SetReadDeadline(time.Now().Add(time.Second))
+		b := make([]byte, 100)
+		if n, _, err := probe.ReadFrom(b); err == nil {
+			got = string(b[:n])
+		}
+	}
+	if got != "still there?" {
+		t.Fatalf("no reply through the proxy after the flood")
+	}
+	hwm := vmHWM(t, p.cmd.Process.Pid)
+	t.Logf("peak RSS %.1f MiB after %d sources sent %d datagrams of %d bytes", float64(hwm)/(1<<20), sources, sources*each, len(big))
+	if hwm > proxyFloodMemoryLimit {
+		t.Errorf("peak RSS %d bytes, over the %d-byte bound", hwm, proxyFloodMemoryLimit)
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(exitTimeout):
+		t.Fatal("the proxy did not exit after SIGINT")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.sums) == 0 {
+		t.Fatal("no summary")
+	}
+	sum := jsonLine(t, p.sums[len(p.sums)-1])
+	t.Logf("summary %s", p.sums[len(p.sums)-1])
+	if sum["held_dropped"].(float64) == 0 || sum["max_held_bytes"].(float64) != 32<<20 || sum["clients_seen"].(float64) < sources {
+		t.Errorf("the summary does not show the bound at work: %v", sum)
+	}
+}
+
+// waitQueueBelow waits until the bytes queued on the IPv4 UDP socket bound
+// to port (rx_queue in /proc/net/udp) are fewer than limit, or fails the
+// test after exitTimeout.
+func waitQueueBelow(t *testing.T, port, limit int) {
+	t.Helper()
+	suffix := fmt.Sprintf(":%04X", port)
+	deadline := time.Now().Add(exitTimeout)
+	for {
+		b, err := os.ReadFile("/proc/net/udp")
+		if err != nil {
+			t.Skipf("no /proc/net/udp: %v", err)
+		}
+		queued := -1
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 4 && strings.HasSuffix(f[1], suffix) {
+				_, rx, _ := strings.Cut(f[4], ":")
+				n, _ := strconv.ParseInt(rx, 16, 64)
+				queued = int(n)
+			}
+		}
+		if queued < 0 {
+			t.Fatalf("no socket on port %d in /proc/net/udp", port)
+		}
+		if queued < limit {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still queued on port %d after %v", queued, port, exitTimeout)
+		}
+		runtime.Gosched()
 	}
 }

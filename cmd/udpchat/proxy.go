@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,6 +18,7 @@ func proxyCommand() *cli.Command {
 		&cli.GenericFlag{Name: "duration", Value: &durationValue{}, Usage: "stop after `D` (default: until Ctrl-C)"},
 		&cli.GenericFlag{Name: "idle", Value: &durationValue{d: netem.DefaultIdle}, Usage: "forget a client after `D` without traffic"},
 		&cli.IntFlag{Name: "max-clients", Value: netem.DefaultMaxClients, Usage: "serve at most `N` clients at once (more are dropped and counted)"},
+		&cli.GenericFlag{Name: "max-held", Value: &sizeValue{n: netem.DefaultMaxHeldBytes}, Usage: "hold at most `BYTES` for delay, reordering and rate, over all clients (more is dropped and counted)"},
 		&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print the counters as JSON lines"},
 	}
 	flags = append(flags, seedFlags()...)
@@ -32,6 +34,9 @@ func proxyCommand() *cli.Command {
 			"decisions for the same datagrams (drawn per client and direction), so a bad network\n" +
 			"can be replayed. No root and no tc needed. Ctrl-C or --duration ends it with the\n" +
 			"counters of each direction.\n\n" +
+			"Bounded whatever clients send, forged ones included: at most --max-clients clients, and\n" +
+			"--max-held bytes (default 32M) held for delay, reordering and rate over all of them;\n" +
+			"past either, datagrams are dropped and counted.\n\n" +
 			"The impairment flags apply to both directions. Each also exists as --up-NAME (client\n" +
 			"to server) and --down-NAME (server to client), which set one direction only and win\n" +
 			"over --NAME: --up-loss 10%, --down-delay 50ms, --up-script \"drop 3\", ...\n\n" +
@@ -81,6 +86,10 @@ func runProxy(c *cli.Context) error {
 	if idle <= 0 {
 		return usagef(c, "--idle must be more than 0")
 	}
+	maxHeld, _ := sizeFlag(c, "max-held")
+	if maxHeld < 64<<10 || maxHeld > 1<<30 {
+		return usagef(c, "--max-held must be from 64k to 1G, got %d", maxHeld)
+	}
 	seed, random := pickSeed(c)
 	var logger *netem.Logger
 	var logFile *os.File
@@ -94,6 +103,13 @@ func runProxy(c *cli.Context) error {
 		logger = netem.NewLogger(f)
 	}
 
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// What the proxy holds is bounded (--max-held, the clients'
+		// table); the limit makes the garbage collector work harder before
+		// the heap's usual doubling takes it far past that.
+		old := debug.SetMemoryLimit(maxHeld + proxyMemoryOverhead)
+		defer debug.SetMemoryLimit(old)
+	}
 	ln, err := dgram.Listen(c.Context, c.String("listen"))
 	if err != nil {
 		return err
@@ -101,7 +117,7 @@ func runProxy(c *cli.Context) error {
 	defer ln.Close()
 	_, _, _ = dgram.SetBuffers(ln, 4<<20, 4<<20)
 	p, err := netem.NewProxy(ln, netem.ProxyConfig{Target: target, Up: up, Down: down, Seed: seed,
-		MaxClients: c.Int("max-clients"), Idle: idle, Log: logger})
+		MaxClients: c.Int("max-clients"), Idle: idle, Log: logger, MaxHeldBytes: int(maxHeld)})
 	if err != nil {
 		return err
 	}
@@ -141,6 +157,10 @@ func runProxy(c *cli.Context) error {
 	return serveErr
 }
 
+// proxyMemoryOverhead is what the proxy's soft memory limit allows beyond
+// --max-held: the receive buffers, the clients' table, the runtime.
+const proxyMemoryOverhead = 48 << 20
+
 type proxySummaryJSON struct {
 	Type        string  `json:"type"`
 	Seed        uint64  `json:"seed"`
@@ -149,6 +169,9 @@ type proxySummaryJSON struct {
 	Expired     uint64  `json:"expired"`
 	Rejected    uint64  `json:"rejected"`
 	RcvbufDrops *uint64 `json:"rcvbuf_drops,omitempty"`
+	// datagrams dropped because the proxy held --max-held bytes already
+	HeldDropped  uint64 `json:"held_dropped"`
+	MaxHeldBytes int64  `json:"max_held_bytes"`
 }
 
 func printProxyStats(c *cli.Context, s netem.ProxyStats, seed uint64) error {
@@ -161,7 +184,7 @@ func printProxyStats(c *cli.Context, s netem.ProxyStats, seed uint64) error {
 			}
 		}
 		sum := proxySummaryJSON{Type: "summary", Seed: seed, Clients: s.Clients, ClientsSeen: s.ClientsSeen,
-			Expired: s.Expired, Rejected: s.Rejected}
+			Expired: s.Expired, Rejected: s.Rejected, HeldDropped: s.Up.DropHeld + s.Down.DropHeld, MaxHeldBytes: s.MaxHeld}
 		if s.RcvbufDropsKnown {
 			sum.RcvbufDrops = &s.RcvbufDrops
 		}
@@ -175,6 +198,12 @@ func printProxyStats(c *cli.Context, s netem.ProxyStats, seed uint64) error {
 	if _, err := fmt.Fprintf(out, "clients: %d seen, %d expired after --idle, %s dropped because --max-clients were busy; seed %d\n",
 		s.ClientsSeen, s.Expired, plural(s.Rejected, "datagram"), seed); err != nil {
 		return err
+	}
+	if n := s.Up.DropHeld + s.Down.DropHeld; n > 0 {
+		if _, err := fmt.Fprintf(out, "held: %s dropped (up %d, down %d) because the proxy already held --max-held %d bytes for delay, reordering and rate\n",
+			plural(n, "datagram"), s.Up.DropHeld, s.Down.DropHeld, s.MaxHeld); err != nil {
+			return err
+		}
 	}
 	if s.RcvbufDropsKnown && s.RcvbufDrops > 0 {
 		_, err := fmt.Fprintf(out, "kernel: %s dropped because the proxy's receive buffers were full (the proxy did not keep up)\n",

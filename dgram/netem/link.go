@@ -19,6 +19,7 @@ type Counters struct {
 	DropScript atomic.Uint64 // scripted drops
 	DropQueue  atomic.Uint64 // rate limiter queue full
 	DropLimit  atomic.Uint64 // Limit or LimitBytes reached, or an output failed
+	DropHeld   atomic.Uint64 // a proxy's global bound on held bytes reached (ProxyConfig.MaxHeldBytes)
 
 	Duplicated atomic.Uint64 // extra copies sent
 	Reordered  atomic.Uint64 // datagrams held back to be overtaken (random or scripted)
@@ -31,7 +32,7 @@ type Counters struct {
 type Snapshot struct {
 	In, InBytes, Out, OutBytes                           uint64
 	Dropped, DropLoss, DropBurst, DropScript             uint64
-	DropQueue, DropLimit                                 uint64
+	DropQueue, DropLimit, DropHeld                       uint64
 	Duplicated, Reordered, Corrupted, Delayed, OutErrors uint64
 }
 
@@ -40,7 +41,7 @@ func (c *Counters) Snapshot() Snapshot {
 	return Snapshot{
 		In: c.In.Load(), InBytes: c.InBytes.Load(), Out: c.Out.Load(), OutBytes: c.OutBytes.Load(),
 		Dropped: c.Dropped.Load(), DropLoss: c.DropLoss.Load(), DropBurst: c.DropBurst.Load(),
-		DropScript: c.DropScript.Load(), DropQueue: c.DropQueue.Load(), DropLimit: c.DropLimit.Load(),
+		DropScript: c.DropScript.Load(), DropQueue: c.DropQueue.Load(), DropLimit: c.DropLimit.Load(), DropHeld: c.DropHeld.Load(),
 		Duplicated: c.Duplicated.Load(), Reordered: c.Reordered.Load(), Corrupted: c.Corrupted.Load(),
 		Delayed: c.Delayed.Load(), OutErrors: c.OutErrors.Load(),
 	}
@@ -57,6 +58,8 @@ func (c *Counters) drop(cause Cause) {
 		c.DropScript.Add(1)
 	case CauseQueue:
 		c.DropQueue.Add(1)
+	case CauseHeld:
+		c.DropHeld.Add(1)
 	default:
 		c.DropLimit.Add(1)
 	}
@@ -84,6 +87,7 @@ type Link struct {
 	log      *Logger
 	pass     bool // nothing to impair or log: forward and count only
 	onDecide func(*Decision)
+	budget   *heldBudget // shared by every link of a proxy; nil: none
 
 	mu          sync.Mutex
 	lastDelayed time.Time   // without JitterReorders, nothing leaves the delay stage before this
@@ -194,6 +198,12 @@ func (l *Link) pushFrom(now time.Time, b []byte, dst, src netip.AddrPort, ifInde
 		l.c.drop(CauseLimit)
 		return
 	}
+	if !l.budget.reserve(int64(copies) * itemCost(len(b))) {
+		d.Drop, d.Cause = true, CauseHeld
+		l.record(&d)
+		l.c.drop(CauseHeld)
+		return
+	}
 	// The delay stage: without JitterReorders nothing leaves it before
 	// the datagram that entered before.
 	release := now.Add(d.Delay)
@@ -213,6 +223,7 @@ func (l *Link) pushFrom(now time.Time, b []byte, dst, src netip.AddrPort, ifInde
 		}
 		l.rateQ = append(l.rateQ[:0], l.rateQ[i:]...)
 		if len(l.rateQ)+copies > l.cfg.Queue {
+			l.budget.release(int64(copies) * itemCost(len(b)))
 			d.Drop, d.Cause = true, CauseQueue
 			l.record(&d)
 			l.c.drop(CauseQueue)
@@ -310,6 +321,54 @@ func (l *Link) newItem(b []byte, dst netip.AddrPort, corrupt bool, bit int) *ite
 func (l *Link) released(it *item) {
 	l.pending.Add(-1)
 	l.pendBytes.Add(-int64(len(it.buf)))
+	l.budget.release(itemCost(len(it.buf)))
+}
+
+// passed counts n datagrams (bytes in all) forwarded untouched through a
+// link with nothing to impair, as filter does one by one.
+func (l *Link) passed(n, bytes int) {
+	l.c.In.Add(uint64(n))
+	l.c.InBytes.Add(uint64(bytes))
+	l.c.Out.Add(uint64(n))
+	l.c.OutBytes.Add(uint64(bytes))
+}
+
+// heldBudget bounds the memory that the links of one proxy hold at once
+// for delay, reordering and rate limiting, over all its clients and both
+// directions. A nil *heldBudget bounds nothing.
+type heldBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// itemCost is the memory a held datagram of n bytes takes: its buffer (a
+// pooled one of pooledSize for small datagrams) and its bookkeeping.
+func itemCost(n int) int64 {
+	const overhead = 160 // the item, its heap slot and list entries
+	return int64(max(n, pooledSize) + overhead)
+}
+
+// reserve takes n bytes of the budget, or reports that they do not fit.
+func (b *heldBudget) reserve(n int64) bool {
+	if b == nil {
+		return true
+	}
+	for {
+		u := b.used.Load()
+		if u+n > b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+}
+
+// release gives n bytes back.
+func (b *heldBudget) release(n int64) {
+	if b != nil {
+		b.used.Add(-n)
+	}
 }
 
 // Counters returns the counters this link updates (shared by the links of

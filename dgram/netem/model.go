@@ -17,11 +17,12 @@ const (
 	CauseScript       // a scripted drop
 	CauseQueue        // the rate limiter's queue was full (tail drop)
 	CauseLimit        // the link held Limit datagrams or LimitBytes already
+	CauseHeld         // the proxy held ProxyConfig.MaxHeldBytes already, over all its clients
 )
 
-var causeNames = [...]string{"", "loss", "burst", "script", "queue", "limit"}
+var causeNames = [...]string{"", "loss", "burst", "script", "queue", "limit", "held"}
 
-// String returns "loss", "burst", "script", "queue" or "limit".
+// String returns "loss", "burst", "script", "queue", "limit" or "held".
 func (c Cause) String() string {
 	if int(c) < len(causeNames) {
 		return causeNames[c]

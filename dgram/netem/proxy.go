@@ -24,8 +24,23 @@ type ProxyConfig struct {
 	// are drawn per client and direction.
 	Seed uint64
 	// MaxClients bounds the client table (default 256). A datagram from a
-	// new client while it is full is dropped and counted.
+	// new client while it is full is dropped and counted. Each client
+	// costs a socket towards Target (its kernel buffers: ClientBuffers)
+	// and a few KiB of memory; no datagram buffer is a client's own.
 	MaxClients int
+	// MaxHeldBytes bounds the memory held at once for delay, reordering
+	// and rate limiting, over every client and both directions (default
+	// DefaultMaxHeldBytes). A held datagram counts its buffer (at least 2
+	// KiB: small ones share pooled buffers of that size) and its
+	// bookkeeping. Past it, datagrams are dropped and counted
+	// (Snapshot.DropHeld, cause "held"). Each link's own Limit and
+	// LimitBytes still apply.
+	MaxHeldBytes int
+	// ClientBuffers is the SO_RCVBUF and SO_SNDBUF asked for each client's
+	// socket towards Target (default: 256 MiB shared out over MaxClients,
+	// at least 256 KiB, at most 4 MiB), so that the kernel memory of a full
+	// table is bounded too.
+	ClientBuffers int
 	// Idle expires a client after this long without traffic either way
 	// (default 60s), closing its upstream socket.
 	Idle time.Duration
@@ -38,9 +53,19 @@ type ProxyConfig struct {
 
 // Defaults for ProxyConfig.
 const (
-	DefaultMaxClients = 256
-	DefaultIdle       = 60 * time.Second
-	downBatch         = 4
+	DefaultMaxClients   = 256
+	DefaultIdle         = 60 * time.Second
+	DefaultMaxHeldBytes = 32 << 20
+	// clientBufferBudget is shared out over MaxClients for their sockets'
+	// kernel buffers.
+	clientBufferBudget = 256 << 20
+	// upBatch is the most datagrams one write to a client's socket towards
+	// Target carries.
+	upBatch = 16
+	// readBuffers is how many receive buffers the clients' goroutines
+	// share: a goroutine takes one only while its socket has something to
+	// read, so this bounds their memory whatever the number of clients.
+	readBuffers = 8
 )
 
 // ProxyStats is what a Proxy did so far.
@@ -53,6 +78,11 @@ type ProxyStats struct {
 	ClientsSeen, Expired uint64
 	// Rejected counts datagrams dropped because the client table was full.
 	Rejected uint64
+	// Held is the memory held now for delayed, reordered and rate-limited
+	// datagrams, MaxHeld its bound (ProxyConfig.MaxHeldBytes); the
+	// datagrams dropped at the bound are counted in Up.DropHeld and
+	// Down.DropHeld.
+	Held, MaxHeld int64
 	// RcvbufDrops counts datagrams the kernel dropped because a socket's
 	// receive buffer was full: the listening socket (clients' datagrams)
 	// and the clients' upstream sockets now open (replies), when the
@@ -74,6 +104,14 @@ type Proxy struct {
 	up    Counters
 	down  Counters
 	dout  *downOut
+	held  heldBudget
+
+	// the clients' goroutines forward replies through one Batch on ln
+	downMu   sync.Mutex
+	downB    *dgram.Batch
+	downMsgs []dgram.Message
+
+	bufs chan []byte // readBuffers receive buffers (nil until first used)
 
 	mu       sync.Mutex
 	clients  map[netip.AddrPort]*mapping
@@ -90,8 +128,8 @@ type Proxy struct {
 // mapping is one client's state.
 type mapping struct {
 	client   netip.AddrPort
-	conn     *net.UDPConn  // connected to Target
-	upW      *dgram.Writer // writes conn, from Serve's goroutine
+	conn     *net.UDPConn // connected to Target
+	upB      *dgram.Batch // writes conn, from Serve's goroutine
 	up, down *Link
 	last     atomic.Int64 // Unix ns of the last datagram either way
 }
@@ -118,13 +156,27 @@ func NewProxy(ln *net.UDPConn, cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = dgram.DefaultBatch
 	}
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = DefaultMaxHeldBytes
+	}
+	if cfg.ClientBuffers <= 0 {
+		cfg.ClientBuffers = min(4<<20, max(256<<10, clientBufferBudget/cfg.MaxClients))
+	}
 	p := &Proxy{cfg: cfg, ln: ln, sched: NewScheduler(), clients: map[netip.AddrPort]*mapping{},
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), bufs: make(chan []byte, readBuffers)}
+	p.held.limit = int64(cfg.MaxHeldBytes)
+	for range readBuffers {
+		p.bufs <- nil // allocated on first use
+	}
 	w, err := dgram.NewBatch(ln, cfg.Batch)
 	if err != nil {
 		return nil, err
 	}
 	p.dout = &downOut{w: w, msgs: make([]dgram.Message, 0, cfg.Batch), c: &p.down}
+	if p.downB, err = dgram.NewBatch(ln, cfg.Batch); err != nil {
+		return nil, err
+	}
+	p.downMsgs = make([]dgram.Message, 0, cfg.Batch)
 	_ = dgram.EnableGRO(ln) // coalesced reads where the kernel can; plain reads otherwise
 	p.sched.Start()
 	p.wg.Add(1)
@@ -150,6 +202,9 @@ func (p *Proxy) Serve() error {
 	for i := range in {
 		in[i].Buf = make([]byte, dgram.RecvBufferSize)
 	}
+	// out holds what goes to the current client's socket: slices of in,
+	// written before in is read again.
+	out := make([]dgram.Message, 0, upBatch)
 	for {
 		n, err := rb.Read(in)
 		if err != nil {
@@ -173,40 +228,54 @@ func (p *Proxy) Serve() error {
 				continue
 			}
 			if mp != cur {
-				p.flushUp(cur)
+				out = p.flushUp(cur, out)
 				cur = mp
 			}
-			forEachDatagram(m, func(b []byte) {
-				if mp.up.timed() {
-					mp.up.push(now, b, netip.AddrPort{})
-					return
+			if mp.up.pass && m.Segment > 0 {
+				// untouched: the coalesced buffer goes on as it came (GSO)
+				mp.up.passed(m.Datagrams(m.N), m.N)
+				out = append(out, dgram.Message{Buf: m.Buf[:m.N], Segment: m.Segment})
+			} else {
+				for b := range m.All() {
+					if mp.up.timed() {
+						mp.up.push(now, b, netip.AddrPort{})
+						continue
+					}
+					for range mp.up.filter(b) {
+						if len(out) == cap(out) {
+							out = p.flushUp(mp, out)
+						}
+						out = append(out, dgram.Message{Buf: b})
+					}
 				}
-				for range mp.up.filter(b) {
-					_, failed, _ := mp.upW.Add(b, netip.AddrPort{})
-					mp.up.c.OutErrors.Add(uint64(failed))
-				}
-			})
+			}
+			if len(out) == cap(out) {
+				out = p.flushUp(mp, out)
+			}
 		}
-		p.flushUp(cur)
+		out = p.flushUp(cur, out)
 	}
 }
 
-// forEachDatagram calls f with each datagram of a received message: one,
-// or the segments of a coalesced (GRO) buffer.
-func forEachDatagram(m *dgram.Message, f func([]byte)) {
-	for d := range m.All() {
-		f(d)
+// flushUp writes out to m's socket towards Target and returns out
+// emptied.
+func (p *Proxy) flushUp(m *mapping, out []dgram.Message) []dgram.Message {
+	if m == nil || len(out) == 0 {
+		return out[:0]
 	}
-}
-
-func (p *Proxy) flushUp(m *mapping) {
-	if m == nil {
-		return
+	sent, err := m.upB.Write(out)
+	if err != nil && errors.Is(err, dgram.ErrRefused) && sent < len(out) {
+		// the refusal answers an earlier datagram: once more
+		k, _ := m.upB.Write(out[sent:])
+		sent += k
 	}
 	// Target refused (ICMP port unreachable) or the mapping expired: the
 	// rest is lost, as on the network.
-	_, failed, _ := m.upW.Flush()
-	m.up.c.OutErrors.Add(uint64(failed))
+	for _, d := range out[sent:] {
+		m.up.c.OutErrors.Add(uint64(d.Datagrams(len(d.Buf))))
+	}
+	clear(out)
+	return out[:0]
 }
 
 // lookup finds or creates the client's mapping; nil when the table is full.
@@ -229,19 +298,20 @@ func (p *Proxy) lookup(client netip.AddrPort, now time.Time) *mapping {
 	if err != nil {
 		return nil
 	}
-	_, _, _ = dgram.SetBuffers(conn, 4<<20, 4<<20)
+	_, _, _ = dgram.SetBuffers(conn, p.cfg.ClientBuffers, p.cfg.ClientBuffers)
 	_ = dgram.EnableGRO(conn)
-	upW, err := dgram.NewWriter(conn, p.cfg.Batch, true)
+	upB, err := dgram.NewBatch(conn, upBatch)
 	if err != nil {
 		conn.Close()
 		return nil
 	}
 	idx := p.seen
 	p.seen++
-	m := &mapping{client: client, conn: conn, upW: upW}
+	m := &mapping{client: client, conn: conn, upB: upB}
 	name := client.String()
 	m.up = newLink("up", name, p.cfg.Up, p.cfg.Seed, 2*idx, &p.up, p.sched, upOut{m}, p.cfg.Log)
 	m.down = newLink("down", name, p.cfg.Down, p.cfg.Seed, 2*idx+1, &p.down, p.sched, p.dout, p.cfg.Log)
+	m.up.budget, m.down.budget = &p.held, &p.held
 	m.last.Store(now.UnixNano())
 	p.clients[client] = m
 	p.wg.Add(1)
@@ -250,50 +320,122 @@ func (p *Proxy) lookup(client netip.AddrPort, now time.Time) *mapping {
 }
 
 // serveDown forwards Target's replies to one client until its socket is
-// closed.
+// closed. It holds no buffer while it waits: it takes one of the proxy's
+// shared receive buffers once its socket is readable, reads what is
+// queued, and gives the buffer back.
 func (p *Proxy) serveDown(m *mapping) {
 	defer p.wg.Done()
-	rb, err := dgram.NewBatch(m.conn, downBatch)
+	rb, err := dgram.NewBatch(m.conn, 1)
 	if err != nil {
 		return
 	}
-	w, err := dgram.NewWriter(p.ln, p.cfg.Batch, true)
+	rc, err := m.conn.SyscallConn()
 	if err != nil {
 		return
 	}
-	in := make([]dgram.Message, downBatch)
-	for i := range in {
-		in[i].Buf = make([]byte, dgram.RecvBufferSize)
-	}
+	in := []dgram.Message{{}}
 	for {
-		n, err := rb.Read(in)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+		if peekWait {
+			refused, err := waitReadable(rc)
+			if err != nil {
+				return // closed
 			}
-			if errors.Is(err, dgram.ErrRefused) {
+			if refused {
 				m.up.c.OutErrors.Add(1) // Target answered ICMP port unreachable
 				continue
 			}
+		}
+		buf, ok := p.takeBuffer()
+		if !ok {
+			return // closing
+		}
+		in[0].Buf = buf
+		closed := false
+		for i := range 64 { // what is queued now, then the buffer goes back
+			var n int
+			var err error
+			if i == 0 && !peekWait {
+				n, err = rb.Read(in) // waiting, with the buffer
+			} else {
+				n, err = rb.TryRead(in)
+			}
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					closed = true
+					break
+				}
+				if errors.Is(err, dgram.ErrRefused) {
+					m.up.c.OutErrors.Add(1) // Target answered ICMP port unreachable
+					continue
+				}
+				closed = true
+				break
+			}
+			if n == 0 {
+				break
+			}
+			p.forwardDown(m, &in[0], time.Now())
+		}
+		in[0].Buf = nil
+		p.bufs <- buf
+		if closed {
 			return
 		}
-		now := time.Now()
-		m.last.Store(now.UnixNano())
-		for i := range in[:n] {
-			forEachDatagram(&in[i], func(b []byte) {
-				if m.down.timed() {
-					m.down.push(now, b, m.client)
-					return
-				}
-				for range m.down.filter(b) {
-					_, failed, _ := w.Add(b, m.client)
-					m.down.c.OutErrors.Add(uint64(failed))
-				}
-			})
-		}
-		_, failed, _ := w.Flush()
-		m.down.c.OutErrors.Add(uint64(failed))
 	}
+}
+
+// takeBuffer waits for one of the shared receive buffers; ok is false
+// when the proxy is closing.
+func (p *Proxy) takeBuffer() (buf []byte, ok bool) {
+	select {
+	case buf = <-p.bufs:
+	case <-p.closing:
+		return nil, false
+	}
+	if buf == nil {
+		buf = make([]byte, dgram.RecvBufferSize)
+	}
+	return buf, true
+}
+
+// forwardDown passes a message Target sent to m's client through the
+// down link.
+func (p *Proxy) forwardDown(m *mapping, msg *dgram.Message, now time.Time) {
+	m.last.Store(now.UnixNano())
+	p.downMu.Lock()
+	defer p.downMu.Unlock()
+	out := p.downMsgs[:0]
+	if m.down.pass && msg.Segment > 0 {
+		m.down.passed(msg.Datagrams(msg.N), msg.N)
+		out = append(out, dgram.Message{Buf: msg.Buf[:msg.N], Segment: msg.Segment, Addr: m.client})
+	} else {
+		for b := range msg.All() {
+			if m.down.timed() {
+				m.down.push(now, b, m.client)
+				continue
+			}
+			for range m.down.filter(b) {
+				if len(out) == cap(out) {
+					out = p.writeDown(out)
+				}
+				out = append(out, dgram.Message{Buf: b, Addr: m.client})
+			}
+		}
+	}
+	p.downMsgs = p.writeDown(out)
+}
+
+// writeDown sends out on the listening socket (with downMu held) and
+// returns it emptied.
+func (p *Proxy) writeDown(out []dgram.Message) []dgram.Message {
+	if len(out) > 0 {
+		sent, _ := p.downB.Write(out)
+		for _, d := range out[sent:] {
+			p.down.OutErrors.Add(uint64(d.Datagrams(len(d.Buf))))
+		}
+	}
+	clear(out)
+	return out[:0]
 }
 
 // upOut sends released datagrams to Target on one client's socket.
@@ -378,7 +520,8 @@ func (p *Proxy) Close() error {
 
 // Stats returns the counters so far.
 func (p *Proxy) Stats() ProxyStats {
-	s := ProxyStats{Up: p.up.Snapshot(), Down: p.down.Snapshot(), Expired: p.expired.Load(), Rejected: p.rejected.Load()}
+	s := ProxyStats{Up: p.up.Snapshot(), Down: p.down.Snapshot(), Expired: p.expired.Load(), Rejected: p.rejected.Load(),
+		Held: p.held.used.Load(), MaxHeld: p.held.limit}
 	s.RcvbufDrops, s.RcvbufDropsKnown = dgram.KernelDrops(p.ln)
 	p.mu.Lock()
 	defer p.mu.Unlock()

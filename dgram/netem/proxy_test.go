@@ -254,3 +254,77 @@ func BenchmarkProxy(b *testing.B) {
 	<-done
 	b.ReportMetric(float64(got)/float64(b.N)*100, "%delivered")
 }
+
+// TestProxyHeldBound: 64 clients send 60 KB datagrams through a long
+// delay; what the proxy holds stays within MaxHeldBytes over all of them,
+// the rest is dropped and counted as "held", and Close gives it all back.
+// A client that comes once the delay has passed is served again.
+func TestProxyHeldBound(t *testing.T) {
+	target := echoServer(t)
+	const bound = 2 << 20
+	p, addr := startProxy(t, ProxyConfig{Target: target, Up: Config{Delay: time.Hour}, MaxHeldBytes: bound, Seed: 1})
+	big := make([]byte, 60_000)
+	sent := 0
+	var st ProxyStats
+	for i := range 64 {
+		c := client(t, addr)
+		for j := range 2 {
+			big[0], big[1] = byte(i), byte(j)
+			if _, err := c.Write(big); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		// one client at a time, so that the listening socket's buffer
+		// never overflows: wait until the proxy has taken them in
+		deadline := time.Now().Add(testDeadline)
+		for st = p.Stats(); st.Up.In < uint64(sent) && time.Now().Before(deadline); st = p.Stats() {
+			time.Sleep(time.Millisecond) // polling a counter, bounded by the deadline
+		}
+		if st.Up.In != uint64(sent) {
+			t.Fatalf("the proxy took in %d of %d datagrams", st.Up.In, sent)
+		}
+	}
+	// 2 MiB holds 34 datagrams of 60 KB (and their bookkeeping)
+	want := uint64(bound / itemCost(len(big)))
+	if st.Held > bound || st.MaxHeld != bound || st.Up.Delayed != want || st.Up.DropHeld != uint64(sent)-want || st.Up.Dropped != st.Up.DropHeld {
+		t.Errorf("held %d of %d; delayed %d (want %d), dropped %d, of which held %d",
+			st.Held, st.MaxHeld, st.Up.Delayed, want, st.Up.Dropped, st.Up.DropHeld)
+	}
+	p.Close()
+	if h := p.Stats().Held; h != 0 {
+		t.Errorf("after Close the proxy still counts %d bytes held", h)
+	}
+}
+
+// TestProxyBuffersShared: many clients whose replies come at once share a
+// few receive buffers, never one each, and every reply still arrives.
+func TestProxyBuffersShared(t *testing.T) {
+	target := echoServer(t)
+	p, addr := startProxy(t, ProxyConfig{Target: target, Seed: 1})
+	var cs []*net.UDPConn
+	for i := range 100 {
+		c := client(t, addr)
+		if _, err := c.Write(fmt.Appendf(nil, "client %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	for i, c := range cs {
+		if got := recvAll(t, c, 1); got[0] != fmt.Sprintf("echo:client %d", i) {
+			t.Errorf("client %d got %q", i, got)
+		}
+	}
+	allocated := 0
+	for range readBuffers {
+		if b := <-p.bufs; b != nil {
+			allocated++
+		}
+	}
+	for range readBuffers {
+		p.bufs <- nil
+	}
+	if allocated == 0 || allocated > readBuffers {
+		t.Errorf("%d receive buffers for 100 clients, want 1 to %d", allocated, readBuffers)
+	}
+}
