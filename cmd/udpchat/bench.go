@@ -34,6 +34,12 @@ func benchCommand() *cli.Command {
 			"from network loss. latency: ping-pong with --inflight probes out, full round trips\n" +
 			"(as sockperf --full-rtt) from a histogram of every sample after a warm-up;\n" +
 			"--busy-poll spins instead of sleeping (as sockperf --nonblocked).\n\n" +
+			"The server cannot be turned against anyone: it answers a hello only with a token the\n" +
+			"client must echo from its own address (no more than 3x the bytes of the hello), runs one\n" +
+			"test at a time, for its client only, and ends it at the client's stop, after 3s of\n" +
+			"silence from it, or at --max-duration; a hello that asks more than --max-duration,\n" +
+			"--max-rate, reports more often than every 100ms, or busy polling with --no-busy, is\n" +
+			"refused with the reason.\n\n" +
 			"Examples:\n" +
 			"  udpchat bench\n" +
 			"  udpchat bench --size 1400 --duration 5s\n" +
@@ -52,6 +58,9 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "busy-poll", Usage: "latency: spin on non-blocking reads instead of sleeping (both sides)"},
 			&cli.GenericFlag{Name: "interval", Aliases: []string{"i"}, Value: &durationValue{d: time.Second}, Usage: "throughput: a row every `D` (0: none)"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j", "J"}, Usage: "print JSON lines: intervals and a summary"},
+			&cli.GenericFlag{Name: "max-duration", Value: &durationValue{d: bench.DefaultMaxDuration}, Usage: "server: refuse tests longer than `D`, and end any test then"},
+			&cli.StringFlag{Name: "max-rate", Usage: "server: refuse throughput tests faster than `R` (100kpps, 1gbit at --size), answer at most as many latency probes a second"},
+			&cli.BoolFlag{Name: "no-busy", Usage: "server: refuse tests that ask it to busy-poll (spin a core)"},
 		},
 		Action: runBench,
 	}
@@ -93,6 +102,9 @@ func parseBenchOpts(c *cli.Context) (*benchOpts, error) {
 	}
 	if o.inflight < 1 || o.inflight > 4096 {
 		return nil, usagef(c, "--inflight must be from 1 to 4096, got %d", o.inflight)
+	}
+	if o.interval < 0 || o.interval > 0 && o.interval < bench.DefaultMinInterval {
+		return nil, usagef(c, "--interval must be 0 (no rows) or at least %v, got %v", bench.DefaultMinInterval, o.interval)
 	}
 	if r := c.String("rate"); r != "" {
 		pps, err := parsePPS(r, o.size)
@@ -150,12 +162,28 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, f := range []string{"max-duration", "max-rate", "no-busy"} {
+		if c.IsSet(f) && role == "client" {
+			return usagef(c, "--%s is the server's: it goes with bench server (or with bench alone, which runs one)", f)
+		}
+	}
+	scfg := bench.ServerConfig{MaxDuration: durationFlag(c, "max-duration"), NoBusy: c.Bool("no-busy")}
+	if scfg.MaxDuration <= 0 {
+		return usagef(c, "--max-duration must be more than 0")
+	}
+	if r := c.String("max-rate"); r != "" {
+		pps, err := parsePPS(r, o.size)
+		if err != nil {
+			return usagef(c, "invalid value %q for flag --max-rate: %v", r, err)
+		}
+		scfg.MaxRatePPS = pps
+	}
 	switch role {
 	case "server":
 		if addr == "" {
 			addr = "127.0.0.1:9201"
 		}
-		return runBenchServer(c, addr)
+		return runBenchServer(c, addr, scfg)
 	case "client":
 		dst, err := dgram.Resolve(c.Context, addr)
 		if err != nil {
@@ -174,7 +202,7 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	defer sc.Close()
-	srv := bench.NewServer(sc)
+	srv := bench.NewServerConfig(sc, scfg)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	defer func() { srv.Close(); <-served }()
@@ -186,13 +214,13 @@ func runBench(c *cli.Context) error {
 	return runBenchClient(c, o, conn, "loopback")
 }
 
-func runBenchServer(c *cli.Context, addr string) error {
+func runBenchServer(c *cli.Context, addr string, cfg bench.ServerConfig) error {
 	conn, err := dgram.Listen(c.Context, addr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	srv := bench.NewServer(conn)
+	srv := bench.NewServerConfig(conn, cfg)
 	rcv, gro := srv.Rcvbuf()
 	fmt.Fprintf(c.App.ErrWriter, "listening on %s (UDP): udpchat bench server, SO_RCVBUF %d, GRO %v; Ctrl-C to stop\n",
 		dgram.LocalAddrPort(conn), rcv, onOff(gro))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -9,12 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/udpchat/udpchat/dgram/bench"
 	"github.com/udpchat/udpchat/dgram/guard"
 	"github.com/udpchat/udpchat/dgram/nstest"
+	"github.com/udpchat/udpchat/dgram/seq"
 )
 
 // leaksSecret reports whether out shows any 8 consecutive characters of
@@ -294,4 +298,184 @@ func (c *floodChild) summary(t *testing.T) map[string]any {
 		t.Fatal("no summary")
 	}
 	return jsonLine(t, c.sums[len(c.sums)-1])
+}
+
+// controlDatagram is a bench control message as a client sends it.
+func controlDatagram(c bench.Control) []byte {
+	b := seq.Header{Type: bench.TypeControl}.Append(nil)
+	j, _ := json.Marshal(c)
+	return append(b, j...)
+}
+
+// readControl reads bench control messages on c until one comes or quiet
+// passes; ok is false if none came.
+func readControl(t *testing.T, c *net.UDPConn, quiet time.Duration) (bench.Control, bool) {
+	t.Helper()
+	buf := make([]byte, 65536)
+	for {
+		c.SetReadDeadline(time.Now().Add(quiet))
+		n, err := c.Read(buf)
+		if err != nil {
+			return bench.Control{}, false
+		}
+		h, body, err := seq.Decode(buf[:n])
+		if err != nil || h.Type != bench.TypeControl {
+			continue
+		}
+		var ctl bench.Control
+		if err := json.Unmarshal(body, &ctl); err != nil {
+			t.Fatalf("bad control message %q", body)
+		}
+		return ctl, true
+	}
+}
+
+// TestBenchServerSpoofed runs `bench server` and forges, in a victim's
+// name (raw sockets), the hello of the issue (a report every nanosecond,
+// busy polling), short hellos, probes, stops and data: the victim gets
+// retries only, never more than 3 times the bytes sent in its name. A
+// probe forged from another bench server's address draws nothing (no
+// ping-pong), and a client's test runs to its end whatever others send.
+func TestBenchServerSpoofed(t *testing.T) {
+	sp := nstest.NewSpoofer(t)
+	srv := startChild(t, "bench", "server", "127.0.0.1:0")
+	dst := netip.MustParseAddrPort(srv.expectErr(`listening on (\S+) \(UDP\)`)[1])
+	victim := udpSocket(t, "127.77.0.1:0")
+	victim.SetReadBuffer(8 << 20)
+	vaddr := victim.LocalAddr().(*net.UDPAddr).AddrPort()
+
+	issue := controlDatagram(bench.Control{Op: "hello", Mode: "throughput", Size: 1400, IntervalS: 1e-9, Busy: true})
+	issue = append(issue, bytes.Repeat([]byte(" "), max(0, 252-len(issue)))...) // 252 bytes, as in the issue
+	kinds := [][]byte{
+		issue,
+		controlDatagram(bench.Control{Op: "hello"}),
+		controlDatagram(bench.Control{Op: "stop"}),
+		seq.Header{Type: bench.TypeProbe, Seq: 1}.Append(make([]byte, 0, 64)),
+		append(seq.Header{Type: seq.TypeData, Seq: 5}.Append(nil), make([]byte, 1000)...),
+	}
+	forged, forgedBytes := 0, 0
+	for i := range 2000 {
+		d := kinds[i%len(kinds)]
+		if err := sp.Send(vaddr, dst, d); err != nil {
+			t.Fatal(err)
+		}
+		forged++
+		forgedBytes += len(d)
+	}
+	got, gotBytes := 0, 0
+	buf := make([]byte, 65536)
+	for {
+		victim.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := victim.Read(buf)
+		if err != nil {
+			break
+		}
+		got++
+		gotBytes += n
+		h, body, err := seq.Decode(buf[:n])
+		if err != nil || h.Type != bench.TypeControl || !bytes.Contains(body, []byte(`"op":"retry"`)) {
+			t.Fatalf("the victim received %q", buf[:n])
+		}
+	}
+	t.Logf("bench server: %d datagrams (%d bytes) forged in the victim's name, it received %d (%d bytes): %.3fx",
+		forged, forgedBytes, got, gotBytes, float64(gotBytes)/float64(forgedBytes))
+	// only hellos are answered: 2 of 5 kinds, each with one retry
+	if got > 2*forged/5 || gotBytes > bench.Amplification*(len(kinds[0])+len(kinds[1]))*forged/5 {
+		t.Errorf("%d replies, %d bytes to the victim", got, gotBytes)
+	}
+	if got > 0 {
+		t.Logf("worst case: the smallest hello, %d bytes, draws a retry of %d bytes: %.2fx", len(kinds[1]), gotBytes/got,
+			float64(gotBytes/got)/float64(len(kinds[1])))
+	}
+
+	// Two bench servers and one forged probe: no ping-pong.
+	other := startChild(t, "bench", "server", "127.0.0.1:0")
+	oaddr := netip.MustParseAddrPort(other.expectErr(`listening on (\S+) \(UDP\)`)[1])
+	if err := sp.Send(oaddr, dst, kinds[3]); err != nil {
+		t.Fatal(err)
+	}
+
+	// A client's test, with a forged stop and a hello from a stranger
+	// while it runs: the test completes, the stranger is refused.
+	cl := startChild(t, "bench", "client", dst.String(), "--duration", "1500ms", "--rate", "2000pps", "--interval", "500ms", "--json")
+	cl.expectOut(`"type":"interval"`)
+	stranger := udpSocket(t, "127.0.0.1:0")
+	dstUDP := net.UDPAddrFromAddrPort(dst)
+	stranger.WriteTo(controlDatagram(bench.Control{Op: "hello", Mode: "throughput"}), dstUDP)
+	retry, ok := readControl(t, stranger, 5*time.Second)
+	if !ok || retry.Op != "retry" {
+		t.Fatalf("the stranger's hello: %+v", retry)
+	}
+	stranger.WriteTo(controlDatagram(bench.Control{Op: "hello", Mode: "throughput", Token: retry.Token}), dstUDP)
+	if r, ok := readControl(t, stranger, 5*time.Second); !ok || r.Op != "refused" {
+		t.Errorf("a stranger's validated hello during a test: %+v", r)
+	}
+	stranger.WriteTo(controlDatagram(bench.Control{Op: "stop"}), dstUDP)
+	sp.Send(netip.MustParseAddrPort("127.0.0.1:1"), dst, controlDatagram(bench.Control{Op: "stop"}))
+	if r, ok := readControl(t, stranger, 300*time.Millisecond); ok {
+		t.Errorf("a stranger's stop drew %+v", r)
+	}
+	sum := jsonLine(t, cl.expectOut(`^.*"type":"summary".*$`)[0])
+	if code := cl.wait(); code != 0 || sum["sent"].(float64) < 2000 || sum["received"] != sum["sent"] {
+		t.Errorf("the client's test, hijack attempted: exit %d, %v", code, sum)
+	}
+}
+
+// TestBenchServerSilentClient: a client that validates, asks for a
+// busy-polling test with reports every 100ms, and vanishes: within the
+// 3s silence the reports stop and the server stops spinning.
+func TestBenchServerSilentClient(t *testing.T) {
+	srv := startChild(t, "bench", "server", "127.0.0.1:0")
+	dst, _ := net.ResolveUDPAddr("udp", srv.expectErr(`listening on (\S+) \(UDP\)`)[1])
+	c := udpSocket(t, "127.0.0.1:0")
+	hello := bench.Control{Op: "hello", Mode: "throughput", IntervalS: 0.1, Busy: true}
+	c.WriteTo(controlDatagram(hello), dst)
+	retry, ok := readControl(t, c, 5*time.Second)
+	if !ok || retry.Op != "retry" {
+		t.Fatalf("hello: %+v", retry)
+	}
+	hello.Token = retry.Token
+	c.WriteTo(controlDatagram(hello), dst)
+	if r, ok := readControl(t, c, 5*time.Second); !ok || r.Op != "ready" {
+		t.Fatalf("hello with the token: %+v", r)
+	}
+	start := time.Now()
+	reports := 0
+	for {
+		r, ok := readControl(t, c, time.Second)
+		if !ok {
+			break
+		}
+		if r.Op == "interval" {
+			reports++
+		}
+		if time.Since(start) > exitTimeout {
+			t.Fatal("the reports never stop")
+		}
+	}
+	ended := time.Since(start) - time.Second
+	cpu0 := cpuTicks(t, srv.cmd.Process.Pid)
+	// one second of the server alone: it must not be spinning
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if n, _ := c.Read(make([]byte, 100)); n > 0 {
+		t.Error("a datagram after the test ended")
+	}
+	spent := cpuTicks(t, srv.cmd.Process.Pid) - cpu0
+	t.Logf("%d reports; the test ended about %v after the client went silent; then %d ticks of CPU in 1s", reports, ended.Round(100*time.Millisecond), spent)
+	if reports > 40 || spent > 30 {
+		t.Errorf("%d reports to a vanished client, %d CPU ticks a second after", reports, spent)
+	}
+}
+
+// cpuTicks is a process's user and system CPU time, in clock ticks.
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
 }

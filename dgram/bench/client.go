@@ -2,7 +2,8 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,10 @@ const (
 // ErrNoServer: no benchmark server answered.
 var ErrNoServer = errors.New("bench: no benchmark server answered")
 
+// ErrRefused: the server refused the test (another client's test runs, or
+// the test asks more than the server allows); the error says why.
+var ErrRefused = errors.New("bench: the server refused the test")
+
 // client reads control messages from the server on the client's socket in
 // its own goroutine, so that the sending loop never blocks on reads.
 type client struct {
@@ -31,7 +36,9 @@ type client struct {
 	ctlMu   sync.Mutex
 	ready   chan Control
 	result  chan Control
-	last    Control // the latest interval report
+	retry   chan string // tokens from the server's retry
+	denied  chan string // why the server refused
+	last    Control     // the latest interval report
 	lastOK  bool
 	probes  chan probeReply // latency replies (nil in throughput mode)
 	done    chan struct{}
@@ -45,7 +52,8 @@ type probeReply struct {
 }
 
 func newClient(conn *net.UDPConn, latency bool) *client {
-	c := &client{conn: conn, ready: make(chan Control, 1), result: make(chan Control, 1), done: make(chan struct{})}
+	c := &client{conn: conn, ready: make(chan Control, 1), result: make(chan Control, 1), done: make(chan struct{}),
+		retry: make(chan string, 1), denied: make(chan string, 1)}
 	if latency {
 		c.probes = make(chan probeReply, 1024)
 	}
@@ -83,11 +91,21 @@ func (c *client) dispatch(b []byte, at time.Time) {
 	}
 	switch h.Type {
 	case TypeControl:
-		var ctl Control
-		if json.Unmarshal(body, &ctl) != nil {
+		ctl, ok := decodeControl(body)
+		if !ok {
 			return
 		}
 		switch ctl.Op {
+		case "retry":
+			select {
+			case c.retry <- ctl.Token:
+			default:
+			}
+		case "refused":
+			select {
+			case c.denied <- ctl.Error:
+			default:
+			}
 		case "ready":
 			select {
 			case c.ready <- ctl:
@@ -119,12 +137,20 @@ func (c *client) latest() (Control, bool) {
 	return c.last, c.lastOK
 }
 
-// exchange sends a control message until the answer comes on ch.
+// exchange sends a control message until the answer comes on ch. A
+// hello gets a test ID if it has none, and carries the server's token
+// once a retry brought one (and is sent again at once with it).
 func (c *client) exchange(ctx context.Context, msg *Control, ch <-chan Control) (Control, error) {
+	if msg.Op == "hello" && msg.Test == 0 {
+		var id [4]byte
+		_, _ = rand.Read(id[:])
+		msg.Test = binary.BigEndian.Uint32(id[:]) | 1
+	}
 	b := encodeControl(msg)
 	deadline := time.Now().Add(controlTimeout)
 	t := time.NewTicker(controlEvery)
 	defer t.Stop()
+	retries := 0
 	for {
 		if _, err := c.conn.Write(b); err != nil && !errors.Is(dgram.Classify("send", "", err), dgram.ErrRefused) {
 			return Control{}, dgram.Classify("send", remoteString(c.conn), err)
@@ -132,6 +158,17 @@ func (c *client) exchange(ctx context.Context, msg *Control, ch <-chan Control) 
 		select {
 		case r := <-ch:
 			return r, nil
+		case tok := <-c.retry:
+			if msg.Op == "hello" && retries < 10 {
+				retries++
+				msg.Token = tok
+				b = encodeControl(msg)
+				continue // at once, with the token
+			}
+		case why := <-c.denied:
+			if msg.Op == "hello" {
+				return Control{}, fmt.Errorf("%w (%s): %s", ErrRefused, remoteString(c.conn), why)
+			}
 		case <-ctx.Done():
 			return Control{}, ctx.Err()
 		case <-t.C:

@@ -1,8 +1,8 @@
 package bench
 
 import (
-	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -13,69 +13,91 @@ import (
 	"github.com/udpchat/udpchat/dgram/seq"
 )
 
-// Header types the benchmark uses besides seq.TypeData (throughput
-// datagrams, tracked one by one).
+// ServerConfig bounds what a client may ask of a Server. The zero value
+// takes the defaults.
+type ServerConfig struct {
+	// MaxDuration is the longest test (default 10 minutes): a hello that
+	// asks for more is refused, and a test ends after it (or after the
+	// duration its hello declared), plus Silence for the stop exchange,
+	// even if its client goes on sending.
+	MaxDuration time.Duration
+	// MinInterval is the shortest interval between throughput reports a
+	// hello may ask (default 100ms).
+	MinInterval time.Duration
+	// MaxRatePPS, when above 0, is the highest sending rate a throughput
+	// hello may declare (one that sends as fast as it can is refused) and
+	// the most latency probes a second the server answers.
+	MaxRatePPS float64
+	// NoBusy refuses hellos that ask the server to busy-poll (spin a
+	// core). A test that busy-polls stops spinning when it ends.
+	NoBusy bool
+	// Silence ends a test after this long without a datagram from its
+	// client (default 3s; at least three intervals of a declared rate, up
+	// to 30s):
+	// a client that went away, or that was never there.
+	Silence time.Duration
+	// TokenLifetime is how long an address-validation token stays valid
+	// (default 10s).
+	TokenLifetime time.Duration
+}
+
+// Defaults for ServerConfig.
 const (
-	// TypeProbe is a latency probe: the server sends it back unchanged.
-	TypeProbe seq.Type = 8
-	// TypeControl carries a JSON Control message.
-	TypeControl seq.Type = 9
+	DefaultMaxDuration   = 10 * time.Minute
+	DefaultMinInterval   = 100 * time.Millisecond
+	DefaultSilence       = 3 * time.Second
+	DefaultTokenLifetime = 10 * time.Second
 )
 
-// Control is the benchmark's control message, JSON after a v1 header of
-// TypeControl. A client says hello (with its mode), the server answers
-// ready; during a throughput run the server pushes interval reports; the
-// client says stop and the server answers result with its counters.
-type Control struct {
-	Op        string  `json:"op"` // hello, ready, interval, stop, result
-	Mode      string  `json:"mode,omitempty"`
-	Size      int     `json:"size,omitempty"`
-	Busy      bool    `json:"busy,omitempty"`
-	IntervalS float64 `json:"interval_s,omitempty"`
-	T         float64 `json:"t,omitempty"` // server's seconds since hello
-
-	Received    uint64  `json:"received"`
-	Unique      uint64  `json:"unique"`
-	Expected    uint64  `json:"expected"`
-	Lost        uint64  `json:"lost"`
-	Duplicates  uint64  `json:"duplicates"`
-	Reordered   uint64  `json:"reordered"`
-	Malformed   uint64  `json:"malformed"`
-	JitterMs    float64 `json:"jitter_ms"`
-	RcvbufDrops uint64  `json:"rcvbuf_drops"`
-	DropsKnown  bool    `json:"rcvbuf_drops_known"`
-	Rcvbuf      int     `json:"rcvbuf"`
-	GRO         bool    `json:"gro"`
+func (c *ServerConfig) defaults() {
+	if c.MaxDuration <= 0 {
+		c.MaxDuration = DefaultMaxDuration
+	}
+	if c.MinInterval <= 0 {
+		c.MinInterval = DefaultMinInterval
+	}
+	if c.Silence <= 0 {
+		c.Silence = DefaultSilence
+	}
+	if c.TokenLifetime <= 0 {
+		c.TokenLifetime = DefaultTokenLifetime
+	}
 }
 
-func encodeControl(c *Control) []byte {
-	b := seq.Header{Type: TypeControl}.Append(nil)
-	j, _ := json.Marshal(c)
-	return append(b, j...)
+// ServerStats counts what a Server did, for tests and the curious.
+type ServerStats struct {
+	Tests        uint64 // tests started
+	Retries      uint64 // hellos without a valid token, answered with retry
+	HelloBytes   uint64 // bytes of those hellos
+	RetryBytes   uint64 // bytes of the retries (at most Amplification x HelloBytes)
+	Refused      uint64 // validated hellos refused: busy, or asking too much
+	Ignored      uint64 // datagrams not answered: from an address without a test, malformed control, too-small hello
+	EndedSilent  uint64 // tests ended because their client went silent
+	EndedTimeout uint64 // tests ended at MaxDuration (or their duration) without a stop
 }
 
-// Server is the receiving side of a benchmark: it tracks throughput
-// datagrams one by one (each carries its own v1 header, even inside a
-// coalesced GRO buffer), echoes latency probes, and answers control
-// messages. It reads in batches, with GRO where the kernel has it.
+// Server is the receiving side of a benchmark. It answers only clients
+// that proved they receive at their address (a token, as QUIC's Retry),
+// runs one test at a time within the bounds of its ServerConfig, tracks
+// throughput datagrams one by one (each carries its own v1 header, even
+// inside a coalesced GRO buffer), echoes latency probes, and answers
+// control messages. A test ends with its client's stop, when its client
+// goes silent, or at its time limit; only its client can stop it, and
+// nothing from any other address gets an answer but a retry (no bigger
+// than three times what it answers) or, once validated, a refusal. It
+// reads in batches, with GRO where the kernel has it.
 type Server struct {
-	conn    *net.UDPConn
-	tracker *seq.Tracker
-	rcvbuf  int
-	gro     bool
+	conn   *net.UDPConn
+	cfg    ServerConfig
+	rcvbuf int
+	gro    bool
+	tok    *tokens
 
-	mu          sync.Mutex // guards the session below, for Close and tests
-	client      netip.AddrPort
-	clientTo    dgram.Message // the address (and interface) client contacted: replies leave from it
-	started     time.Time
-	interval    time.Duration
-	nextPush    time.Time
-	dropBase    uint64
-	busy        atomic.Bool
-	latency     bool // a latency session starts: echo on raw system calls
-	latencyBusy bool
-
-	pusher *dgram.Batch // interval reports, from Serve's goroutine
+	mu    sync.Mutex // guards what follows, for Close, Stats and tests
+	cur   *test      // the test that runs, or nil
+	last  *test      // the last test that ended, for a late stop
+	stats ServerStats
+	busy  atomic.Bool // the current test busy-polls (a throughput one: in Serve's loop)
 
 	countOnly bool   // benchmarks of the tracking cost: count, do not track
 	counted   uint64 // datagrams counted so
@@ -86,10 +108,38 @@ type Server struct {
 	served  atomic.Bool
 }
 
-// NewServer prepares a server on conn, which the caller owns: it raises
-// the receive buffer and enables GRO where it can.
-func NewServer(conn *net.UDPConn) *Server {
-	s := &Server{conn: conn, tracker: seq.NewTracker(seq.Config{}), closing: make(chan struct{}), done: make(chan struct{})}
+// test is one client's test.
+type test struct {
+	client    netip.AddrPort
+	local     netip.AddrPort // where the client's hello arrived: the replies' source
+	ifIndex   int
+	id        uint32
+	latency   bool
+	busy      bool
+	started   time.Time
+	end       time.Time // the hard end: duration (capped) plus the grace for stop
+	lastHeard time.Time
+	silence   time.Duration
+	interval  time.Duration
+	nextPush  time.Time
+	dropBase  uint64
+	tracker   *seq.Tracker
+	rawDone   bool // a latency test's raw echo loop ran
+	probeRate float64
+	probeTok  float64
+	probeLast time.Time
+	result    []byte // the result datagram, once the test ended
+}
+
+// NewServer prepares a server on conn, which the caller owns, with the
+// default ServerConfig: it raises the receive buffer and enables GRO
+// where it can.
+func NewServer(conn *net.UDPConn) *Server { return NewServerConfig(conn, ServerConfig{}) }
+
+// NewServerConfig is NewServer with limits of the caller's choosing.
+func NewServerConfig(conn *net.UDPConn, cfg ServerConfig) *Server {
+	cfg.defaults()
+	s := &Server{conn: conn, cfg: cfg, tok: newTokens(cfg.TokenLifetime), closing: make(chan struct{}), done: make(chan struct{})}
 	s.rcvbuf, _, _ = dgram.SetBuffers(conn, 4<<20, 4<<20)
 	s.gro = dgram.EnableGRO(conn) == nil
 	if dgram.LocalAddrPort(conn).Addr().IsUnspecified() {
@@ -101,6 +151,20 @@ func NewServer(conn *net.UDPConn) *Server {
 // Rcvbuf returns the receive buffer the kernel granted, and GRO whether
 // coalesced reads are on.
 func (s *Server) Rcvbuf() (int, bool) { return s.rcvbuf, s.gro }
+
+// Config returns the server's limits, defaults filled in.
+func (s *Server) Config() ServerConfig { return s.cfg }
+
+// Stats returns the server's counters so far.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// replyFunc sends b to to, from local (the address the peer contacted)
+// through interface ifIndex.
+type replyFunc func(b []byte, to, local netip.AddrPort, ifIndex int)
 
 // Serve runs until Close.
 func (s *Server) Serve() error {
@@ -116,14 +180,12 @@ func (s *Server) Serve() error {
 	if err != nil {
 		return err
 	}
-	if s.pusher, err = dgram.NewBatch(s.conn, 1); err != nil {
-		return err
-	}
+	reply := func(b []byte, to, local netip.AddrPort, ifIndex int) { _, _, _ = w.AddFrom(b, to, local, ifIndex) }
 	msgs := make([]dgram.Message, 64)
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, dgram.RecvBufferSize)
 	}
-	var ev seq.Event
+	spins := 0
 	for {
 		select {
 		case <-s.closing:
@@ -135,14 +197,14 @@ func (s *Server) Serve() error {
 			_ = s.conn.SetReadDeadline(time.Time{})
 			n, err = rb.TryRead(msgs)
 			if err == nil && n == 0 {
-				s.maybePush(time.Now())
+				if spins++; spins%1024 == 0 {
+					s.tick(time.Now(), reply)
+					_, _, _ = w.Flush()
+				}
 				continue // spin
 			}
 		} else {
-			s.mu.Lock()
-			dl := s.nextPush
-			s.mu.Unlock()
-			_ = s.conn.SetReadDeadline(dl)
+			_ = s.conn.SetReadDeadline(s.wakeAt())
 			select {
 			case <-s.closing:
 				return nil
@@ -156,7 +218,8 @@ func (s *Server) Serve() error {
 				return nil
 			}
 			if errors.Is(err, dgram.ErrTimeout) {
-				s.maybePush(now)
+				s.tick(now, reply)
+				_, _, _ = w.Flush()
 				continue
 			}
 			select {
@@ -167,153 +230,339 @@ func (s *Server) Serve() error {
 			continue // a transient error
 		}
 		for i := range msgs[:n] {
-			m := &msgs[i]
-			if m.Segment > 0 && !s.countOnly {
-				// the in-order fast path, then datagram by datagram
-				k := s.tracker.ObserveRun(m.Addr, m.Buf[:m.N], m.Segment, now)
-				if k == m.N {
-					continue
-				}
-				rest := *m
-				rest.Buf, rest.N = m.Buf[k:], m.N-k
-				m = &rest
-			}
-			for d := range m.All() {
-				switch {
-				case len(d) >= seq.HeaderLen && d[0] == seq.Magic0 && d[3] == byte(TypeProbe):
-					_, _, _ = w.AddFrom(d, m.Addr, m.Local, m.IfIndex)
-				case len(d) >= seq.HeaderLen && d[0] == seq.Magic0 && d[3] == byte(TypeControl):
-					s.control(d[seq.HeaderLen:], m, now, w)
-				case s.countOnly:
-					s.counted++
-				default:
-					s.tracker.ObserveTo(&ev, m.Addr, d, now)
-				}
-			}
+			s.receive(&msgs[i], now, reply)
 		}
+		s.tick(now, reply)
 		_, _, _ = w.Flush()
-		s.maybePush(now)
-		s.mu.Lock()
-		lat, busy := s.latency, s.latencyBusy
-		s.latency = false
-		s.mu.Unlock()
-		if lat {
-			s.rawEcho(busy)
+		if s.rawLatency() {
+			s.rawEcho()
 		}
 	}
 }
 
-// rawEcho serves a latency session on blocking (or, busy, spinning)
-// system calls, until its stop or Close.
-func (s *Server) rawEcho(busy bool) {
+// wakeAt is when Serve must wake without a datagram: the next report, or
+// the moment the test would end for silence or time.
+func (s *Server) wakeAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.cur
+	if t == nil {
+		return time.Time{}
+	}
+	at := t.lastHeard.Add(t.silence)
+	if t.end.Before(at) {
+		at = t.end
+	}
+	if !t.nextPush.IsZero() && t.nextPush.Before(at) {
+		at = t.nextPush
+	}
+	return at
+}
+
+// receive handles one received message: a datagram, or the segments of a
+// coalesced one.
+func (s *Server) receive(m *dgram.Message, now time.Time, reply replyFunc) {
+	s.mu.Lock()
+	t := s.cur
+	ours := t != nil && m.Addr == t.client
+	if ours {
+		t.lastHeard = now
+	}
+	s.mu.Unlock()
+	if ours && m.Segment > 0 && !s.countOnly && !t.latency {
+		// the in-order fast path of the test's client, then one by one
+		k := t.tracker.ObserveRun(m.Addr, m.Buf[:m.N], m.Segment, now)
+		if k == m.N {
+			return
+		}
+		rest := *m
+		rest.Buf, rest.N = m.Buf[k:], m.N-k
+		m = &rest
+	}
+	for d := range m.All() {
+		s.datagram(d, m.Addr, m.Local, m.IfIndex, now, reply)
+	}
+}
+
+// datagram handles one datagram from from, which arrived at local.
+func (s *Server) datagram(d []byte, from, local netip.AddrPort, ifIndex int, now time.Time, reply replyFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.cur
+	ours := t != nil && from == t.client
+	if len(d) < seq.HeaderLen || d[0] != seq.Magic0 || d[1] != seq.Magic1 {
+		if ours && !t.latency {
+			s.track(t, d, from, now)
+			return
+		}
+		s.stats.Ignored++
+		return
+	}
+	switch seq.Type(d[3]) {
+	case TypeProbe:
+		if ours && t.latency && t.takeProbe(now) {
+			reply(d, from, local, ifIndex)
+			return
+		}
+		s.stats.Ignored++
+	case TypeControl:
+		s.control(d, from, local, ifIndex, now, reply)
+	default:
+		if ours && !t.latency {
+			s.track(t, d, from, now)
+			return
+		}
+		s.stats.Ignored++
+	}
+}
+
+// track counts a throughput datagram of the test's client.
+func (s *Server) track(t *test, d []byte, from netip.AddrPort, now time.Time) {
+	if s.countOnly {
+		s.counted++
+		return
+	}
+	t.tracker.Observe(from, d, now)
+}
+
+// control answers one control message (the whole datagram d).
+func (s *Server) control(d []byte, from, local netip.AddrPort, ifIndex int, now time.Time, reply replyFunc) {
+	c, ok := decodeControl(d[seq.HeaderLen:])
+	if !ok {
+		s.stats.Ignored++
+		return
+	}
+	switch c.Op {
+	case "hello":
+		s.hello(&c, len(d), from, local, ifIndex, now, reply)
+	case "stop":
+		t := s.cur
+		switch {
+		case t != nil && from == t.client:
+			s.endTest(now)
+			reply(s.last.result, from, local, ifIndex)
+		case s.last != nil && from == s.last.client:
+			reply(s.last.result, from, local, ifIndex) // the result got lost: again
+		default:
+			s.stats.Ignored++ // only a test's client may stop it
+		}
+	default:
+		s.stats.Ignored++
+	}
+}
+
+// hello starts a test for a client that proved its address, or answers
+// with the token that proves it.
+func (s *Server) hello(c *Control, size int, from, local netip.AddrPort, ifIndex int, now time.Time, reply replyFunc) {
+	if !s.tok.valid(c.Token, from, now) {
+		r := encodeShort("retry", s.tok.make(from, now), "")
+		if len(r) > Amplification*size {
+			s.stats.Ignored++ // too small a hello to answer
+			return
+		}
+		s.stats.Retries++
+		s.stats.HelloBytes += uint64(size)
+		s.stats.RetryBytes += uint64(len(r))
+		reply(r, from, local, ifIndex)
+		return
+	}
+	t := s.cur
+	if t != nil && from == t.client && c.Test == t.id {
+		reply(s.counters(t, "ready", now), from, local, ifIndex) // a hello again: its ready got lost
+		return
+	}
+	if t != nil && from != t.client {
+		s.refuse(from, local, ifIndex, reply, "the server is busy with another client's test; try again when it ends")
+		return
+	}
+	if why := s.check(c); why != "" {
+		s.refuse(from, local, ifIndex, reply, why)
+		return
+	}
+	if t != nil {
+		s.endTest(now) // the same client starts over
+	}
+	t = &test{client: from, local: local, ifIndex: ifIndex, id: c.Test, latency: c.Mode == "latency", busy: c.Busy,
+		started: now, lastHeard: now, silence: s.cfg.Silence, tracker: seq.NewTracker(seq.Config{MaxSenders: 4}),
+		probeRate: s.cfg.MaxRatePPS, probeTok: s.cfg.MaxRatePPS, probeLast: now}
+	dur := s.cfg.MaxDuration
+	if c.DurationS > 0 {
+		dur = time.Duration(c.DurationS * float64(time.Second))
+	}
+	if c.RatePPS > 0 {
+		t.silence = max(t.silence, time.Duration(min(3/c.RatePPS, 30)*float64(time.Second)))
+	}
+	t.end = now.Add(dur + t.silence)
+	if c.IntervalS > 0 && !t.latency {
+		t.interval = time.Duration(c.IntervalS * float64(time.Second))
+		t.nextPush = now.Add(t.interval)
+	}
+	t.dropBase, _ = dgram.KernelDrops(s.conn)
+	s.cur = t
+	s.stats.Tests++
+	s.busy.Store(t.busy && !(t.latency && haveRaw))
+	reply(s.counters(t, "ready", now), from, local, ifIndex)
+}
+
+// check returns why a validated hello asks more than the server allows,
+// or "".
+func (s *Server) check(c *Control) string {
+	switch {
+	case c.Mode != "throughput" && c.Mode != "latency":
+		return fmt.Sprintf("unknown mode %q: throughput or latency", c.Mode)
+	case !(c.DurationS >= 0) || c.DurationS > s.cfg.MaxDuration.Seconds():
+		return fmt.Sprintf("a test may last at most %v", s.cfg.MaxDuration)
+	case !(c.IntervalS >= 0) || c.IntervalS > 0 && c.IntervalS < s.cfg.MinInterval.Seconds():
+		return fmt.Sprintf("reports come at most every %v", s.cfg.MinInterval)
+	case c.Busy && s.cfg.NoBusy:
+		return "this server does not busy-poll"
+	case !(c.RatePPS >= 0):
+		return "the rate must be a number of datagrams a second"
+	case s.cfg.MaxRatePPS > 0 && c.Mode == "throughput" && (c.RatePPS == 0 || c.RatePPS > s.cfg.MaxRatePPS):
+		return fmt.Sprintf("this server takes at most %.0f datagrams a second: pace the test (--rate)", s.cfg.MaxRatePPS)
+	}
+	return ""
+}
+
+func (s *Server) refuse(to, local netip.AddrPort, ifIndex int, reply replyFunc, why string) {
+	s.stats.Refused++
+	reply(encodeShort("refused", "", why), to, local, ifIndex)
+}
+
+// takeProbe is the token bucket of probe answers (MaxRatePPS).
+func (t *test) takeProbe(now time.Time) bool {
+	if t.probeRate <= 0 {
+		return true
+	}
+	if d := now.Sub(t.probeLast); d > 0 {
+		t.probeTok = min(t.probeRate, t.probeTok+d.Seconds()*t.probeRate)
+	}
+	t.probeLast = now
+	if t.probeTok >= 1 {
+		t.probeTok--
+		return true
+	}
+	return false
+}
+
+// endTest ends the current test (with s.mu held) and keeps its result
+// for a stop that comes late.
+func (s *Server) endTest(now time.Time) {
+	t := s.cur
+	if t == nil {
+		return
+	}
+	t.result = s.counters(t, "result", now)
+	s.cur, s.last = nil, t
+	s.busy.Store(false)
+}
+
+// tick sends the report that is due and ends a test whose client went
+// silent or whose time is up.
+func (s *Server) tick(now time.Time, reply replyFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.cur
+	if t == nil {
+		return
+	}
+	switch {
+	case now.Sub(t.lastHeard) >= t.silence:
+		s.stats.EndedSilent++
+		s.endTest(now)
+		return
+	case !now.Before(t.end):
+		s.stats.EndedTimeout++
+		s.endTest(now)
+		return
+	}
+	if !t.nextPush.IsZero() && !now.Before(t.nextPush) {
+		t.nextPush = t.nextPush.Add(t.interval)
+		if t.nextPush.Before(now) {
+			t.nextPush = now.Add(t.interval)
+		}
+		reply(s.counters(t, "interval", now), t.client, t.local, t.ifIndex)
+	}
+}
+
+// counters encodes what the server saw from t's client (with s.mu held).
+func (s *Server) counters(t *test, op string, now time.Time) []byte {
+	c := Control{Op: op, Rcvbuf: s.rcvbuf, GRO: s.gro, T: now.Sub(t.started).Seconds()}
+	if st, ok := t.tracker.Lookup(t.client); ok {
+		c.Received, c.Unique, c.Expected, c.Lost = st.Received, st.Unique, st.Expected, st.Lost
+		c.Duplicates, c.Reordered, c.Malformed, c.JitterMs = st.Duplicates, st.Reordered, st.Malformed, st.JitterMs()
+	}
+	if d, ok := dgram.KernelDrops(s.conn); ok {
+		c.RcvbufDrops, c.DropsKnown = d-min(d, t.dropBase), true
+	}
+	return encodeControl(&c)
+}
+
+// rawLatency reports whether a latency test just started that the raw
+// echo loop should serve.
+func (s *Server) rawLatency() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.cur
+	if t == nil || !t.latency || t.rawDone || !haveRaw {
+		return false
+	}
+	t.rawDone = true
+	return true
+}
+
+// rawEcho serves a latency test on blocking (or, busy, spinning) system
+// calls, until the test ends (its stop, silence, its time) or Close.
+// Everything else that arrives meanwhile is handled as Serve would.
+func (s *Server) rawEcho() {
+	s.mu.Lock()
+	t := s.cur
+	s.mu.Unlock()
+	if t == nil {
+		return
+	}
 	_ = s.conn.SetReadDeadline(time.Time{})
 	_ = rawSocket(s.conn, 50*time.Millisecond, func(r *rawConn) {
 		buf := make([]byte, dgram.RecvBufferSize)
+		reply := func(b []byte, to, _ netip.AddrPort, _ int) {
+			if to == r.from() {
+				_ = r.reply(b) // from the address the sender contacted
+			}
+		}
+		client := t.client
 		for {
 			select {
 			case <-s.closing:
 				return
 			default:
 			}
-			n := r.recv(buf, busy)
-			if n < seq.HeaderLen || buf[0] != seq.Magic0 || buf[1] != seq.Magic1 {
-				continue
-			}
-			d := buf[:n]
-			switch seq.Type(d[3]) {
-			case TypeProbe:
-				_ = r.reply(d)
-			case TypeControl:
-				var c Control
-				if json.Unmarshal(d[seq.HeaderLen:], &c) != nil {
+			n := r.recv(buf, t.busy)
+			now := time.Now()
+			if n >= 0 {
+				d := buf[:n]
+				from := r.from()
+				if from == client && n >= seq.HeaderLen && d[0] == seq.Magic0 && d[1] == seq.Magic1 && seq.Type(d[3]) == TypeProbe {
+					// the hot path: the client's probe, back at once
+					s.mu.Lock()
+					ok := s.cur == t && t.takeProbe(now)
+					t.lastHeard = now
+					s.mu.Unlock()
+					if ok {
+						_ = r.reply(d)
+					}
 					continue
 				}
-				op := "ready"
-				if c.Op == "stop" {
-					op = "result"
-				}
-				reply := s.counters(r.from(), op, time.Now())
-				_ = r.reply(encodeControl(&reply))
-				if c.Op == "stop" {
-					return
-				}
+				s.datagram(d, from, netip.AddrPort{}, 0, now, reply)
+			}
+			s.tick(now, reply)
+			s.mu.Lock()
+			over := s.cur != t
+			s.mu.Unlock()
+			if over {
+				return
 			}
 		}
 	})
-}
-
-// control answers one control message, which came in m.
-func (s *Server) control(body []byte, m *dgram.Message, now time.Time, w *dgram.Writer) {
-	var c Control
-	if json.Unmarshal(body, &c) != nil {
-		return
-	}
-	from := m.Addr
-	switch c.Op {
-	case "hello":
-		s.mu.Lock()
-		s.client, s.started = from, now
-		s.clientTo = dgram.Message{Local: m.Local, IfIndex: m.IfIndex}
-		s.interval = time.Duration(c.IntervalS * float64(time.Second))
-		s.nextPush = time.Time{}
-		if s.interval > 0 && c.Mode == "throughput" {
-			s.nextPush = now.Add(s.interval)
-		}
-		s.dropBase, _ = dgram.KernelDrops(s.conn)
-		s.latency = c.Mode == "latency" && haveRaw
-		s.mu.Unlock()
-		s.latencyBusy = c.Busy
-		s.busy.Store(c.Busy && !s.latency)
-		reply := s.counters(from, "ready", now)
-		_, _, _ = w.AddFrom(encodeControl(&reply), from, m.Local, m.IfIndex)
-	case "stop":
-		s.busy.Store(false)
-		s.mu.Lock()
-		s.nextPush = time.Time{}
-		s.mu.Unlock()
-		reply := s.counters(from, "result", now)
-		_, _, _ = w.AddFrom(encodeControl(&reply), from, m.Local, m.IfIndex)
-	}
-}
-
-// counters reports what the server saw from peer.
-func (s *Server) counters(peer netip.AddrPort, op string, now time.Time) Control {
-	c := Control{Op: op, Rcvbuf: s.rcvbuf, GRO: s.gro}
-	if st, ok := s.tracker.Lookup(peer); ok {
-		c.Received, c.Unique, c.Expected, c.Lost = st.Received, st.Unique, st.Expected, st.Lost
-		c.Duplicates, c.Reordered, c.Malformed, c.JitterMs = st.Duplicates, st.Reordered, st.Malformed, st.JitterMs()
-	}
-	s.mu.Lock()
-	if !s.started.IsZero() {
-		c.T = now.Sub(s.started).Seconds()
-	}
-	base := s.dropBase
-	s.mu.Unlock()
-	if d, ok := dgram.KernelDrops(s.conn); ok {
-		c.RcvbufDrops, c.DropsKnown = d-base, true
-	}
-	return c
-}
-
-// maybePush sends the client an interval report when one is due.
-func (s *Server) maybePush(now time.Time) {
-	s.mu.Lock()
-	due := !s.nextPush.IsZero() && !now.Before(s.nextPush)
-	client := s.client
-	push := s.clientTo
-	if due {
-		s.nextPush = s.nextPush.Add(s.interval)
-		if s.nextPush.Before(now) {
-			s.nextPush = now.Add(s.interval)
-		}
-	}
-	s.mu.Unlock()
-	if !due {
-		return
-	}
-	c := s.counters(client, "interval", now)
-	push.Buf, push.Addr = encodeControl(&c), client
-	_, _ = s.pusher.Write([]dgram.Message{push})
 }
 
 // Close stops Serve (waking it with a past read deadline: the socket stays

@@ -102,7 +102,7 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 	cl := newClient(conn, false)
 	stopReader := cl.start()
 	defer stopReader()
-	hello := Control{Op: "hello", Mode: "throughput", Size: cfg.Size}
+	hello := Control{Op: "hello", Mode: "throughput", Size: cfg.Size, DurationS: cfg.Duration.Seconds(), RatePPS: cfg.RatePPS}
 	if cfg.Interval > 0 {
 		hello.IntervalS = cfg.Interval.Seconds()
 	}
