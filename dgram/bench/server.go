@@ -541,7 +541,7 @@ func (s *Server) rawEcho() {
 			if n >= 0 {
 				d := buf[:n]
 				from := r.from()
-				if from == client && n >= seq.HeaderLen && d[0] == seq.Magic0 && d[1] == seq.Magic1 && seq.Type(d[3]) == TypeProbe {
+				if from == client && n >= seq.HeaderLen && d[0] == seq.Magic0 && d[1] == seq.Magic1 && seq.Type(d[3]) == TypeProbe && now.Before(t.end) {
 					// the hot path: the client's probe, back at once
 					s.mu.Lock()
 					ok := s.cur == t && t.takeProbe(now)
