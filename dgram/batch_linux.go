@@ -170,8 +170,9 @@ func (s *batchSys) read(b *Batch, ms []Message, nonblock bool) (int, error) {
 // GSO is off, and turning GSO off after EIO.
 func (s *batchSys) write(b *Batch, ms []Message) (int, error) {
 	done, off := 0, 0 // messages fully sent; bytes of ms[done] already sent
+	noGSO := false    // the kernel refused these segments (EINVAL): one by one, this call
 	for done < len(ms) {
-		k, usedGSO, err := s.fill(b, ms, done, off)
+		k, usedGSO, err := s.fill(b, ms, done, off, !noGSO && b.gso.Load())
 		if k == 0 {
 			return done, err
 		}
@@ -194,6 +195,13 @@ func (s *batchSys) write(b *Batch, ms []Message) (int, error) {
 			b.gsoFailed(s.errno)
 			continue // nothing of this call went out: again, without GSO
 		}
+		if (s.errno == unix.EINVAL || s.errno == unix.EMSGSIZE) && usedGSO {
+			// segments the path cannot carry whole (larger than its MTU),
+			// too many of them, or too many bytes in all: the kernel
+			// takes the datagrams one by one, so send them so, this time
+			noGSO = true
+			continue
+		}
 		if s.errno != 0 {
 			return done, &net.OpError{Op: "write", Net: "udp", Err: s.errno}
 		}
@@ -211,8 +219,7 @@ func (s *batchSys) write(b *Batch, ms []Message) (int, error) {
 // fill builds the headers of the next call, from byte off of ms[done]. It
 // returns how many it built, whether one carries UDP_SEGMENT, and, when
 // it built none, why (a message whose addresses do not fit the socket).
-func (s *batchSys) fill(b *Batch, ms []Message, done, off int) (k int, usedGSO bool, err error) {
-	gso := b.gso.Load()
+func (s *batchSys) fill(b *Batch, ms []Message, done, off int, gso bool) (k int, usedGSO bool, err error) {
 	for i := done; k < len(s.hdrs) && i < len(ms); k++ {
 		m := &ms[i]
 		if err := b.checkFamily(m.Addr, m.Local); err != nil {

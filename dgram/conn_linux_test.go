@@ -93,3 +93,27 @@ func TestGSOFallbackAfterEIO(t *testing.T) {
 		}
 	}
 }
+
+// A GSO send the kernel refuses as invalid (here: more bytes in all than
+// one send may carry; TestGSOSegmentOverPathMTU has segments larger than
+// the path's MTU) goes out datagram by datagram instead, as the kernel
+// would send them without GSO; GSO stays on for the next call.
+func TestGSOTooLongInAll(t *testing.T) {
+	srv, cli := pairT(t, "udp4")
+	c := newConnT(t, cli, ConnConfig{})
+	if !c.GSO() {
+		t.Skip("no UDP GSO on this kernel")
+	}
+	// two datagrams of 40,000 bytes: more than one GSO send may carry
+	buf := gsoBuffer(2, 40000)
+	if n, err := c.WriteBatch([]Message{{Buf: buf, Segment: 40000}}); n != 1 || err != nil {
+		t.Fatalf("WriteBatch = %d, %v; want it sent one datagram at a time", n, err)
+	}
+	if !c.GSO() {
+		t.Error("GSO turned off for good after EINVAL")
+	}
+	data, _ := readN(t, newConnT(t, srv, ConnConfig{}), 2)
+	if len(data[0]) != 40000 || len(data[1]) != 40000 || data[1][0] != 1 {
+		t.Errorf("received %d and %d bytes", len(data[0]), len(data[1]))
+	}
+}

@@ -67,6 +67,10 @@
 // impairs), so batching, GSO and each datagram's addresses survive them;
 // code that takes a net.PacketConn picks the fast path with AsBatchConn,
 // an interface check.
+// A wrapper that adds bytes to every datagram says how many with an
+// Overhead() int method (seal.Conn does), for code that sizes datagrams to
+// a path's MTU. A coalesced write whose segments the path cannot carry
+// whole (larger than its MTU) is sent one datagram at a time instead.
 // One ownership rule holds for every wrapper in this module: a wrapper
 // owns what it was given, and its Close closes it. Things that are not
 // connections (a Batch, a Reader, a Writer, a server) never close the

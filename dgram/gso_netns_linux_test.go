@@ -74,3 +74,46 @@ func TestGSOWithoutChecksumOffload(t *testing.T) {
 		}
 	}
 }
+
+// A coalesced write whose segments are larger than the path's MTU (a
+// wrapper that adds bytes to full-sized datagrams makes them so) is
+// refused by the kernel (EINVAL); the Conn sends the datagrams one by one
+// instead, which the kernel fragments, and every one arrives.
+func TestGSOSegmentOverPathMTU(t *testing.T) {
+	a, b := nstest.New(t), nstest.New(t)
+	nstest.Link(t, a, b, nstest.LinkOptions{
+		A: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")},
+		B: []netip.Prefix{netip.MustParsePrefix("198.18.0.2/24")},
+	})
+	var srv, cli *net.UDPConn
+	b.MustDo(func() (err error) {
+		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(198, 18, 0, 2)})
+		return err
+	})
+	defer srv.Close()
+	a.MustDo(func() (err error) {
+		cli, err = net.DialUDP("udp4", nil, srv.LocalAddr().(*net.UDPAddr))
+		return err
+	})
+	c, err := dgram.NewConn(cli, dgram.ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const seg = 1600 // over the veth's 1500
+	buf := make([]byte, 0, 5*seg)
+	for i := range 5 {
+		buf = append(buf, bytes.Repeat([]byte{byte(i)}, seg)...)
+	}
+	if n, err := c.WriteBatch([]dgram.Message{{Buf: buf, Segment: seg}}); n != 1 || err != nil {
+		t.Fatalf("WriteBatch of 1600-byte segments over a 1500-byte MTU = %d, %v", n, err)
+	}
+	r := dgram.NewReader(srv, 0)
+	srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range 5 {
+		d, err := r.Read()
+		if err != nil || len(d.Data) != seg || d.Data[0] != byte(i) {
+			t.Fatalf("datagram %d: %d bytes, %v", i, len(d.Data), err)
+		}
+	}
+}

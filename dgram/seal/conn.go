@@ -298,6 +298,11 @@ func (c *Conn) GSO() bool {
 	return ok && g.GSO()
 }
 
+// Overhead is how many bytes sealing adds to every datagram (Overhead):
+// code that sizes its datagrams to a path's MTU takes them off, so that a
+// sealed datagram still fits one packet.
+func (c *Conn) Overhead() int { return Overhead }
+
 // Session is the ID of the session this Conn seals under.
 func (c *Conn) Session() uint64 { return c.sealer.Session() }
 
