@@ -123,6 +123,23 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 	var rowSent uint64
 	var prev Control
 	var prevKnown bool
+	emitRow := func() {
+		row := Interval{Start: nextRow.Add(-cfg.Interval).Sub(start), End: nextRow.Sub(start), Sent: s.sent - rowSent}
+		rowSent = s.sent
+		if cur, ok := cl.latest(); ok && (!prevKnown || cur.T > prev.T) {
+			row.Known = true
+			row.Received = cur.Unique - prev.Unique
+			row.Lost = cur.Lost - min(prev.Lost, cur.Lost)
+			row.Reordered, row.Duplicates = cur.Reordered-prev.Reordered, cur.Duplicates-prev.Duplicates
+			row.JitterMs = cur.JitterMs
+			if !prevKnown {
+				row.Received = cur.Unique
+			}
+			prev, prevKnown = cur, true
+		}
+		onInterval(row)
+		nextRow = nextRow.Add(cfg.Interval)
+	}
 	for ctx.Err() == nil {
 		now := time.Now()
 		if !now.Before(end) {
@@ -142,22 +159,14 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 			return res, err
 		}
 		if cfg.Interval > 0 && onInterval != nil && !now.Before(nextRow) {
-			row := Interval{Start: nextRow.Add(-cfg.Interval).Sub(start), End: nextRow.Sub(start), Sent: s.sent - rowSent}
-			rowSent = s.sent
-			if cur, ok := cl.latest(); ok && (!prevKnown || cur.T > prev.T) {
-				row.Known = true
-				row.Received = cur.Unique - prev.Unique
-				row.Lost = cur.Lost - min(prev.Lost, cur.Lost)
-				row.Reordered, row.Duplicates = cur.Reordered-prev.Reordered, cur.Duplicates-prev.Duplicates
-				row.JitterMs = cur.JitterMs
-				if !prevKnown {
-					row.Received = cur.Unique
-				}
-				prev, prevKnown = cur, true
-			}
-			onInterval(row)
-			nextRow = nextRow.Add(cfg.Interval)
+			emitRow()
 		}
+	}
+	// every interval that ended before sending did has its row, even when
+	// the loop did not come round in time to see it (a loaded machine)
+	for stopped := time.Now(); cfg.Interval > 0 && onInterval != nil && ctx.Err() == nil &&
+		!nextRow.After(end) && !stopped.Before(nextRow); {
+		emitRow()
 	}
 	res.Duration = time.Since(start)
 	res.Sent = s.sent
