@@ -155,7 +155,7 @@ func (c *Conn) Send(msg []byte) error {
 		return fmt.Errorf("%w: %d bytes, over the limit of %d", ErrTooLarge, len(msg), c.m.cfg.MaxMessage)
 	}
 	for off := 0; ; {
-		for !c.m.Done() && c.m.SendSpace() == 0 {
+		for !c.m.Done() && (c.m.SendSpace() == 0 || !c.m.Established()) {
 			c.cond.Wait()
 		}
 		if err := c.m.Err(); err != nil {
