@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -299,7 +300,7 @@ func barLine(acked, total int64, rate float64) string {
 	n := int(frac * width)
 	eta := "--"
 	if rate > 0 && total > acked {
-		eta = (time.Duration(float64(total-acked)/rate*float64(time.Second)) + time.Second/2).Truncate(time.Second).String()
+		eta = (time.Duration(math.Ceil(float64(total-acked)/rate)) * time.Second).String()
 	}
 	return fmt.Sprintf("[%s%s] %5.1f%%  %s of %s  %s/s  ETA %s", strings.Repeat("#", n), strings.Repeat(".", width-n),
 		frac*100, humanBytes(uint64(acked)), humanBytes(uint64(max(total, 0))), humanBytes(uint64(rate)), eta)
