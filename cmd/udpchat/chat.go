@@ -49,6 +49,7 @@ func chatCommand() *cli.Command {
 			keyFileFlag(),
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"w"}, Value: &durationValue{}, Usage: "end the chat after `D` with no line sent or received (0: never)"},
 			&cli.GenericFlag{Name: "peer-idle", Value: &durationValue{d: defaultPeerIdle}, Usage: "with --bind, let another address become the peer once the peer has sent nothing for `D`"},
+			newlineFlag(), crlfFlag(),
 		},
 		Action: runChat,
 	}
@@ -63,6 +64,10 @@ func runChat(c *cli.Context) error {
 		return usagef(c, "chat needs the peer's HOST:PORT, or --bind ADDR to wait for a peer")
 	}
 	key, err := loadKey(c)
+	if err != nil {
+		return err
+	}
+	end, err := lineEnding(c)
 	if err != nil {
 		return err
 	}
@@ -94,7 +99,7 @@ func runChat(c *cli.Context) error {
 		return err
 	}
 	ch := &chat{conn: conn, timeout: durationFlag(c, "timeout"), activity: make(chan struct{}, 1), connected: peer.IsValid(), peer: peer,
-		peerIdle: peerIdle, now: time.Now}
+		peerIdle: peerIdle, now: time.Now, end: end}
 	if ch.keys, err = newKeyring(key); err != nil {
 		conn.Close()
 		return err
@@ -128,6 +133,7 @@ type chat struct {
 	connected bool
 	out, errw io.Writer
 	keys      *keyring // --key-file: seal is used by the sender, open by the receiver
+	end       []byte   // --newline, --crlf: appended to each line sent
 	timeout   time.Duration
 	activity  chan struct{} // the receiver's datagrams, for --timeout
 
@@ -239,6 +245,7 @@ func (ch *chat) send(line []byte) {
 		fmt.Fprintf(ch.errw, "not sent: %s is gone (nothing listens there); the next address to write becomes the peer\n", peer)
 		return
 	}
+	line = withLineEnd(line, ch.end)
 	check := dgram.CheckSize
 	if ch.keys != nil {
 		check = sealedLimit

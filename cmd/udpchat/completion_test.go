@@ -125,7 +125,7 @@ func TestCompletionBashWordBreaks(t *testing.T) {
 	needTool(t, "bash")
 	script := `source <(udpchat completion bash)
 COMP_LINE='udpchat send 127.0.0.1:9000 --wa'; COMP_POINT=${#COMP_LINE}; _udpchat; printf '%s\n' "${COMPREPLY[@]}"
-COMP_LINE='udpchat send --co 127.0.0.1:9000'; COMP_POINT=16; _udpchat; printf '%s\n' "${COMPREPLY[@]}"
+COMP_LINE='udpchat send --cou 127.0.0.1:9000'; COMP_POINT=18; _udpchat; printf '%s\n' "${COMPREPLY[@]}"
 COMP_LINE='udpchat send --size=1 --js'; COMP_POINT=${#COMP_LINE}; _udpchat; printf '%s\n' "${COMPREPLY[@]}"
 `
 	out := runShellInput(t, "", "bash", "--norc", "--noprofile", "-c", script)

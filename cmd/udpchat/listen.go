@@ -73,6 +73,7 @@ func listenCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "with --output, replace an existing file"},
 			&cli.GenericFlag{Name: "idle", Value: &durationValue{d: arq.DefaultIdleTimeout}, Usage: "with --reliable, give up on a peer silent for `D`"},
 			&cli.BoolFlag{Name: "hex", Usage: "hex dump each payload"},
+			&cli.BoolFlag{Name: "raw", Usage: "write the payloads alone to stdout, bytes as they are (listen > file); every status line to stderr"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per datagram and a summary"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show on each line the address the datagram was sent to and its TTL (hop limit)"},
 			keyFileFlag(),
@@ -95,6 +96,7 @@ type listenOpts struct {
 	seq      bool
 	rcvbuf   int
 	hex      bool
+	raw      bool
 	json     bool
 	verbose  bool
 	reliable bool
@@ -115,6 +117,7 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 		timeout:  durationFlag(c, "timeout"),
 		seq:      c.Bool("seq"),
 		hex:      c.Bool("hex"),
+		raw:      c.Bool("raw"),
 		json:     c.Bool("json"),
 		verbose:  c.Bool("verbose"),
 		reliable: c.Bool("reliable"),
@@ -126,6 +129,9 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 		return nil, usagef(c, "--idle must be at least 100ms")
 	}
 	if err := refuseUnless(c, o.reliable, "needs --reliable: it is how long arq waits for a silent sender (--timeout ends listen when nothing arrives)", "idle"); err != nil {
+		return nil, err
+	}
+	if err := refuseUnless(c, !o.raw, "does not go with --raw, which writes the payloads alone (--reliable --output FILE saves a transfer)", "json", "hex", "verbose", "reliable"); err != nil {
 		return nil, err
 	}
 	if o.output != "" && c.IsSet("count") {
@@ -306,6 +312,13 @@ func runListen(c *cli.Context) error {
 	fmt.Fprintf(stderr, "listening on %s (UDP)%s; Ctrl-C to stop\n", dgram.LocalAddrPort(conn), what)
 
 	runErr := l.serve(c.Context)
+	if o.raw {
+		// The payloads are stdout's; the summary is status: stderr.
+		if err := bw.Flush(); err != nil && runErr == nil {
+			runErr = err
+		}
+		l.out = stderr
+	}
 	if err := l.summary(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -410,6 +423,9 @@ func (l *listener) handle(d dgram.Datagram, now time.Time) error {
 	l.senders.add(d.From)
 	if d.Truncated {
 		l.truncated++
+	}
+	if l.opts.raw {
+		return l.printRaw(d, now)
 	}
 	if l.tracker != nil {
 		l.tracker.ObserveTo(&l.ev, d.From, d.Data, now)
@@ -518,7 +534,11 @@ func (l *listener) printRejected(d dgram.Datagram, c seal.Cause) error {
 		b = append(b, ")\n"...)
 	}
 	l.line = b
-	_, err := l.out.Write(b)
+	w := l.out
+	if l.opts.raw {
+		w = l.errw // a status line, not a payload
+	}
+	_, err := w.Write(b)
 	return err
 }
 

@@ -436,7 +436,7 @@ func parseStartOpts(ts *testscript.TestScript, args []string) (*termOpts, []stri
 			ts.Fatalf("start: unknown option %s", args[0])
 		}
 	}
-	if o != nil && o.out == "" {
+	if o != nil && o.out == "" && (o.show != "" || o.bg) {
 		ts.Fatalf("start: -show and -bg go with -term OUT")
 	}
 	return o, args
@@ -444,7 +444,8 @@ func parseStartOpts(ts *testscript.TestScript, args []string) (*termOpts, []stri
 
 // scanMerged copies a process's output (stderr, or stdout and stderr
 // merged) into buf, line by line, and reports on ready the first address
-// the process announces, once a line has also matched also (if not nil).
+// the process announces; with also, once a line has matched it, and then
+// the address may be "" (a program that does not announce one).
 func scanMerged(r io.Reader, buf *lockedBuffer, also *regexp.Regexp, ready chan<- string) {
 	sc := bufio.NewScanner(r)
 	addr, sent, seen := "", false, also == nil
@@ -457,7 +458,7 @@ func scanMerged(r io.Reader, buf *lockedBuffer, also *regexp.Regexp, ready chan<
 		if also != nil && also.MatchString(line) {
 			seen = true
 		}
-		if addr != "" && seen && !sent {
+		if (addr != "" || also != nil) && seen && !sent {
 			sent = true
 			ready <- addr
 		}

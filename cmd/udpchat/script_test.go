@@ -142,7 +142,7 @@ func cmdStart(ts *testscript.TestScript, neg bool, args []string) {
 	p.cmd.Env = childEnv(append(os.Environ(), "PATH="+ts.Getenv("PATH")))
 	ready := make(chan string, 1)
 	copied := make(chan struct{})
-	if term != nil {
+	if term != nil && term.out != "" {
 		line := displayLine(term.show, args[1:])
 		if term.bg {
 			line = strings.TrimSuffix(line, "\n") + " &\n"
@@ -157,13 +157,17 @@ func cmdStart(ts *testscript.TestScript, neg bool, args []string) {
 			scanMerged(merged, &p.stdout, term.ready, ready)
 		}()
 	} else {
+		var also *regexp.Regexp // start -ready RE: a program that announces differently
+		if term != nil {
+			also = term.ready
+		}
 		p.cmd.Stdout = &p.stdout
 		stderr, err := p.cmd.StderrPipe()
 		ts.Check(err)
 		ts.Check(p.cmd.Start())
 		go func() {
 			defer close(copied)
-			scanMerged(stderr, &p.stderr, nil, ready)
+			scanMerged(stderr, &p.stderr, also, ready)
 		}()
 	}
 	go func() {
@@ -185,6 +189,9 @@ func cmdStart(ts *testscript.TestScript, neg bool, args []string) {
 	})
 	select {
 	case addr := <-ready:
+		if addr == "" {
+			break // ready by -ready, with no address announced
+		}
 		ts.Setenv(name, addr)
 		if ap, err := netip.ParseAddrPort(addr); err == nil {
 			ts.Setenv(name+"_PORT", strconv.Itoa(int(ap.Port())))
@@ -234,7 +241,7 @@ func cmdAwait(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	fmt.Fprint(ts.Stdout(), p.stdout.String())
 	fmt.Fprint(ts.Stderr(), p.stderr.String())
-	if p.term != nil && !p.term.bg {
+	if p.term != nil && p.term.out != "" && !p.term.bg {
 		appendFile(ts, p.term.out, p.stdout.String())
 	}
 	checkStatus(ts, neg, args[1:], p.cmd.ProcessState.ExitCode())
@@ -315,7 +322,8 @@ func cmdRawSend(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdFreePort runs `freeport VAR [HOST]`: sets $VAR to HOST:PORT where
-// nothing listens (a port the kernel just handed out and was closed).
+// nothing listens (a port the kernel just handed out and was closed), and
+// $VAR_PORT to its port.
 func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 1 || len(args) > 2 {
 		ts.Fatalf("usage: freeport VAR [HOST]")
@@ -326,9 +334,10 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	c, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
 	ts.Check(err)
-	addr := c.LocalAddr().String()
+	addr := c.LocalAddr().(*net.UDPAddr)
 	ts.Check(c.Close())
-	ts.Setenv(args[0], addr)
+	ts.Setenv(args[0], addr.String())
+	ts.Setenv(args[0]+"_PORT", strconv.Itoa(addr.Port))
 }
 
 // haveTool is the condition [tool:NAME]: whether the program NAME is

@@ -57,6 +57,9 @@ func sendCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "report what was sent and received as JSON lines"},
 			keyFileFlag(),
 			&cli.BoolFlag{Name: "df", Usage: dfFlagUsage},
+			newlineFlag(), crlfFlag(),
+			&cli.BoolFlag{Name: "whole", Usage: "send all of stdin as one datagram, its bytes as they are (binary-safe)"},
+			&cli.GenericFlag{Name: "chunk", Value: &sizeValue{}, Usage: "send stdin in datagrams of `N` bytes each, as they are (binary-safe; the last may be shorter)"},
 		},
 		Action: runSend,
 	}
@@ -65,7 +68,10 @@ func sendCommand() *cli.Command {
 type sendOpts struct {
 	dst      netip.AddrPort
 	dstText  string
-	msgs     [][]byte // nil: read stdin lines
+	msgs     [][]byte // nil: read stdin
+	end      []byte   // --newline, --crlf: appended to each message
+	whole    bool     // --whole: stdin is one datagram
+	chunk    int      // --chunk: stdin in datagrams of this many bytes
 	count    int
 	interval time.Duration
 	size     int
@@ -134,6 +140,34 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 			return nil, usagef(c, "--count repeats each MSG; with --reliable, each line of stdin is sent once")
 		}
 	}
+	end, err := lineEnding(c)
+	if err != nil {
+		return nil, err
+	}
+	o.end = end
+	chunk, chunkSet := sizeFlag(c, "chunk")
+	o.whole, o.chunk = c.Bool("whole"), int(chunk)
+	if o.reliable && o.end != nil {
+		return nil, usagef(c, "--newline and --crlf are for peers that read lines; arq keeps each message whole by itself")
+	}
+	if o.whole || chunkSet {
+		mode := "--whole"
+		if chunkSet {
+			mode = "--chunk"
+		}
+		switch {
+		case o.whole && chunkSet:
+			return nil, usagef(c, "--whole and --chunk do not go together: all of stdin as one datagram, or in pieces of N bytes")
+		case c.NArg() > 1 || c.IsSet("size"):
+			return nil, usagef(c, "%s reads stdin: give no MSG and no --size (with them, stdin is not read)", mode)
+		case o.end != nil:
+			return nil, usagef(c, "--newline and --crlf end lines; %s sends stdin's bytes as they are", mode)
+		case o.reliable:
+			return nil, usagef(c, "%s sends plain datagrams; with --reliable, --file sends a file's bytes whole", mode)
+		case chunkSet && o.chunk < 1:
+			return nil, usagef(c, "--chunk must be at least 1 byte")
+		}
+	}
 	if o.count < 1 {
 		return nil, usagef(c, "--count must be at least 1, got %d", o.count)
 	}
@@ -173,13 +207,18 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		o.msgs = append(o.msgs, []byte(m))
 	}
 	if len(o.msgs) == 0 && o.sizeSet {
-		o.msgs = [][]byte{buildPayload(o.size - o.headerLen())}
+		o.msgs = [][]byte{buildPayload(max(o.size-o.headerLen()-len(o.end), 0))}
 	}
 	for i, m := range o.msgs {
 		if m, err = o.shape(m); err != nil {
 			return nil, usagef(c, "message %d: %v", i+1, err)
 		}
 		o.msgs[i] = m
+	}
+	if o.chunk > 0 {
+		if _, err := o.shape(make([]byte, o.chunk)); err != nil {
+			return nil, usagef(c, "--chunk %d: %v", o.chunk, err)
+		}
 	}
 	return o, nil
 }
@@ -197,16 +236,21 @@ func (o *sendOpts) headerLen() int {
 func (o *sendOpts) shape(m []byte) ([]byte, error) {
 	hl := o.headerLen()
 	if o.sizeSet {
-		if len(m)+hl > o.size {
-			if hl > 0 {
-				return nil, fmt.Errorf("%d bytes and the %d-byte header are more than --size %d", len(m), hl, o.size)
+		if n := len(m) + len(o.end); n+hl > o.size {
+			what := fmt.Sprintf("%d bytes", len(m))
+			if len(o.end) > 0 {
+				what += " and the line ending"
 			}
-			return nil, fmt.Errorf("%d bytes, more than --size %d", len(m), o.size)
+			if hl > 0 {
+				return nil, fmt.Errorf("%s and the %d-byte header are more than --size %d", what, hl, o.size)
+			}
+			return nil, fmt.Errorf("%s, more than --size %d", what, o.size)
 		}
-		for len(m)+hl < o.size {
+		for len(m)+len(o.end)+hl < o.size {
 			m = append(m, padByte)
 		}
 	}
+	m = withLineEnd(m, o.end)
 	if o.reliable {
 		if len(m) > arq.DefaultMaxMessage-1 {
 			return nil, fmt.Errorf("%d bytes, over the largest reliable message (%d bytes)", len(m), arq.DefaultMaxMessage-1)
@@ -229,6 +273,21 @@ func runSend(c *cli.Context) error {
 	o, err := parseSendOpts(c)
 	if err != nil {
 		return err
+	}
+	if o.msgs == nil && o.file == "" && isTerminal(c.App.Reader) {
+		// Nothing to send but stdin, and stdin is a terminal: say so,
+		// rather than wait in silence.
+		unit := "each line you type is one datagram"
+		switch {
+		case o.reliable:
+			unit = "each line you type is one message"
+		case o.whole:
+			unit = "all you type, until Ctrl-D, is one datagram"
+		case o.chunk > 0:
+			unit = fmt.Sprintf("what you type goes in datagrams of %d bytes", o.chunk)
+		}
+		fmt.Fprintf(c.App.ErrWriter, "reading stdin: %s to %s; Ctrl-D ends (or give the messages as arguments: udpchat send %s MSG...)\n",
+			unit, o.dst, o.dstText)
 	}
 	if o.reliable {
 		return runSendReliable(c.Context, o, o.file, c.App.Reader, c.App.Writer, c.App.ErrWriter)
@@ -258,6 +317,7 @@ func runSend(c *cli.Context) error {
 	}
 	if o.wait {
 		s.reader = dgram.NewReader(conn, 0)
+		s.table = newReplyTable(o.seq)
 	}
 	stop := wakeOnDone(c.Context, conn)
 	defer stop()
@@ -292,50 +352,82 @@ type sender struct {
 	start  time.Time
 	buf    []byte   // the datagram being sent, header included
 	keys   *keyring // --key-file
+	table  *replyTable
 
-	sent, bytes, replies, late, silent uint64
+	sent, bytes uint64
+	// With --wait: replies within their timeout, late ones (after it),
+	// datagrams still without a reply, second replies to a datagram, and
+	// replies that answer no datagram sent.
+	replies, late, silent, dups, unmatched uint64
+	maxLate                                time.Duration
 }
 
 // stdinUnit is one datagram's worth of stdin: a line (without its line
-// ending), or an error.
+// ending), a chunk, or all of it; or an error.
 type stdinUnit struct {
 	data    []byte
-	n       int  // the line's number, from 1
+	n       int  // the line's or chunk's number, from 1
 	tooLong bool // longer than the limit: read whole, and dropped
 	err     error
 }
 
-// readStdin reads r line by line and hands each line to out, until EOF,
-// an error, or stop. It runs in a goroutine of its own, because a read on
-// stdin cannot be interrupted: sendLines waits on out or on the context.
-func readStdin(r io.Reader, limit int, out chan<- stdinUnit, stop <-chan struct{}) {
+// readStdin reads r in units and hands each to out, until EOF, an error,
+// or stop: lines (chunk 0, !whole), chunks of chunk bytes, or all of it
+// (whole). It runs in a goroutine of its own, because a read on stdin
+// cannot be interrupted: sendLines waits on out or on the context.
+func readStdin(r io.Reader, limit, chunk int, whole bool, out chan<- stdinUnit, stop <-chan struct{}) {
 	defer close(out)
-	br := bufio.NewReaderSize(r, 64<<10)
-	for n := 1; ; n++ {
-		line, tooLong, err := readLine(br, limit)
-		if err == io.EOF {
-			return
-		}
-		u := stdinUnit{data: line, n: n, tooLong: tooLong, err: err}
+	deliver := func(u stdinUnit) bool {
 		select {
 		case out <- u:
+			return u.err == nil
 		case <-stop:
-			return
+			return false
 		}
-		if err != nil {
-			return
+	}
+	switch {
+	case whole:
+		b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+		deliver(stdinUnit{data: b, n: 1, tooLong: len(b) > limit, err: err})
+	case chunk > 0:
+		for n := 1; ; n++ {
+			buf := make([]byte, chunk)
+			k, err := io.ReadFull(r, buf)
+			if k > 0 && !deliver(stdinUnit{data: buf[:k], n: n}) {
+				return
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return
+			}
+			if err != nil {
+				deliver(stdinUnit{n: n, err: err})
+				return
+			}
+		}
+	default:
+		br := bufio.NewReaderSize(r, 64<<10)
+		for n := 1; ; n++ {
+			line, tooLong, err := readLine(br, limit)
+			if err == io.EOF || !deliver(stdinUnit{data: line, n: n, tooLong: tooLong, err: err}) {
+				return
+			}
 		}
 	}
 }
 
-// sendLines sends each line of r (without its line ending) as a datagram.
-// Ctrl-C ends it even while stdin has nothing to read.
+// sendLines sends each line of r (without its line ending), each chunk,
+// or all of it, as a datagram. Ctrl-C ends it even while stdin has
+// nothing to read.
 func (s *sender) sendLines(ctx context.Context, r io.Reader) error {
 	limit := dgram.MaxPayloadFor(s.opts.dst.Addr())
 	units := make(chan stdinUnit)
 	stop := make(chan struct{})
 	defer close(stop)
-	go readStdin(r, limit, units, stop)
+	go readStdin(r, limit, s.opts.chunk, s.opts.whole, units, stop)
+	what := "line"
+	if s.opts.chunk > 0 {
+		what = "chunk"
+	}
 	for {
 		var u stdinUnit
 		var ok bool
@@ -350,12 +442,18 @@ func (s *sender) sendLines(ctx context.Context, r io.Reader) error {
 		if u.err != nil {
 			return fmt.Errorf("reading stdin: %w", u.err)
 		}
+		if u.tooLong && s.opts.whole {
+			return usageErr("send", fmt.Sprintf("stdin holds more than %d bytes, the limit of one UDP datagram to %s; nothing was sent (--chunk N sends it in pieces)", limit, s.opts.dst))
+		}
 		if u.tooLong {
 			return usageErr("send", fmt.Sprintf("line %d of stdin is longer than %d bytes, the limit of one UDP datagram to %s; nothing of it was sent", u.n, limit, s.opts.dst))
 		}
 		m, err := s.opts.shape(u.data)
+		if err != nil && s.opts.whole {
+			return usageErr("send", fmt.Sprintf("stdin: %v", err))
+		}
 		if err != nil {
-			return usageErr("send", fmt.Sprintf("line %d of stdin: %v", u.n, err))
+			return usageErr("send", fmt.Sprintf("%s %d of stdin: %v", what, u.n, err))
 		}
 		if err := s.sendN(ctx, m); err != nil {
 			return err
@@ -447,11 +545,15 @@ type sentJSON struct {
 }
 
 type replyJSON struct {
-	Type  string  `json:"type"`
-	From  string  `json:"from"`
-	Bytes int     `json:"bytes"`
-	RTTms float64 `json:"rtt_ms"`
-	Late  bool    `json:"late,omitempty"`
+	Type      string  `json:"type"`
+	From      string  `json:"from"`
+	ReplyTo   *uint64 `json:"reply_to,omitempty"` // the datagram it answers, numbered from 1
+	Seq       *uint64 `json:"seq,omitempty"`
+	Bytes     int     `json:"bytes"`
+	RTTms     float64 `json:"rtt_ms"`
+	Late      bool    `json:"late,omitempty"`
+	Duplicate bool    `json:"duplicate,omitempty"`
+	Unmatched bool    `json:"unmatched,omitempty"`
 	payloadJSON
 }
 
@@ -478,6 +580,10 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 	q := s.sent
 	s.sent++
 	s.bytes += uint64(len(s.buf))
+	var cur *sentRec
+	if s.opts.wait {
+		cur = s.table.add(s.buf, t0)
+	}
 	if s.js != nil {
 		o := sentJSON{Type: "sent", To: s.opts.dst.String(), Bytes: len(s.buf), payloadJSON: newPayloadJSON(m)}
 		if s.opts.seq {
@@ -493,25 +599,75 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 	if err := s.conn.SetReadDeadline(t0.Add(s.opts.timeout)); err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d, err := s.readReply()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, dgram.ErrTimeout):
+			cur.state = recExpired
+			s.silent++
+			fmt.Fprintf(s.errw, "no reply to datagram %d within %v\n", cur.n, s.opts.timeout)
+			return nil
+		case errors.Is(err, dgram.ErrRefused):
+			return fmt.Errorf("no reply from %s: %w", s.opts.dst, err)
+		default:
+			return err
+		}
+		r := s.table.match(d.Data, cur)
+		if r == nil {
+			r = cur // other bytes than were sent: the reply in order
+		}
+		if err := s.reply(d, r); err != nil || r == cur {
+			return err
+		}
 	}
-	d, err := s.readReply()
+}
+
+// reply counts and prints reply d to datagram r (nil: to none).
+func (s *sender) reply(d dgram.Datagram, r *sentRec) error {
+	o := replyJSON{Type: "reply", From: d.From.String(), Bytes: len(d.Data), payloadJSON: newPayloadJSON(d.Data)}
+	var rtt time.Duration
+	if r != nil {
+		rtt = time.Since(r.at)
+		o.ReplyTo, o.RTTms = &r.n, float64(rtt.Nanoseconds())/1e6
+		if s.opts.seq {
+			q := r.n - 1
+			o.Seq = &q
+		}
+	}
+	from, size, shown := d.From, plural(uint64(len(d.Data)), "byte"), showPayload(d.Data)
+	var text string
 	switch {
-	case err == nil:
+	case r == nil:
+		s.unmatched++
+		o.Unmatched = true
+		text = fmt.Sprintf("reply from %s that answers no datagram sent (%s): %s", from, size, shown)
+	case r.state == recWaiting:
+		r.state = recAnswered
 		s.replies++
-		return s.printReply(d, time.Since(t0), false)
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, dgram.ErrTimeout):
-		s.silent++
-		fmt.Fprintf(s.errw, "no reply to datagram %d within %v\n", s.sent, s.opts.timeout)
-		return nil
-	case errors.Is(err, dgram.ErrRefused):
-		return fmt.Errorf("no reply from %s: %w", s.opts.dst, err)
+		text = fmt.Sprintf("reply from %s (%s, %.3f ms): %s", from, size, o.RTTms, shown)
+	case r.state == recExpired:
+		r.state = recLate
+		s.silent--
+		s.late++
+		s.maxLate = max(s.maxLate, rtt)
+		o.Late = true
+		text = fmt.Sprintf("late reply from %s to datagram %d (%s, %.3f ms, after its %v timeout): %s", from, r.n, size, o.RTTms, s.opts.timeout, shown)
 	default:
-		return err
+		s.dups++
+		o.Duplicate = true
+		text = fmt.Sprintf("duplicate reply from %s to datagram %d (%s, %.3f ms): %s", from, r.n, size, o.RTTms, shown)
 	}
+	if s.js != nil {
+		return s.js.write(o)
+	}
+	_, err := fmt.Fprintln(s.out, text)
+	return err
 }
 
 // readReply reads the next reply; with a key, the next one that
@@ -525,8 +681,9 @@ func (s *sender) readReply() (dgram.Datagram, error) {
 	}
 }
 
-// drainLate reads, without waiting, replies that came after their timeout,
-// so they are reported as late rather than taken for the next reply.
+// drainLate reads, without waiting, the replies that came between two
+// waits (late ones, duplicates), so that none is taken for the reply to
+// the next datagram.
 func (s *sender) drainLate() {
 	for range 1024 { // bounded: a flood of replies cannot keep us here
 		d, ok, err := s.reader.TryRead()
@@ -536,23 +693,8 @@ func (s *sender) drainLate() {
 		if s.keys != nil && s.keys.open(&d) != seal.None {
 			continue // counted by the opener
 		}
-		s.late++
-		_ = s.printReply(d, 0, true)
+		_ = s.reply(d, s.table.match(d.Data, nil))
 	}
-}
-
-func (s *sender) printReply(d dgram.Datagram, rtt time.Duration, late bool) error {
-	if s.js != nil {
-		return s.js.write(replyJSON{Type: "reply", From: d.From.String(), Bytes: len(d.Data),
-			RTTms: float64(rtt.Nanoseconds()) / 1e6, Late: late, payloadJSON: newPayloadJSON(d.Data)})
-	}
-	if late {
-		_, err := fmt.Fprintf(s.out, "late reply from %s (%s, after its timeout): %s\n", d.From, plural(uint64(len(d.Data)), "byte"), showPayload(d.Data))
-		return err
-	}
-	_, err := fmt.Fprintf(s.out, "reply from %s (%s, %.3f ms): %s\n", d.From, plural(uint64(len(d.Data)), "byte"),
-		float64(rtt.Nanoseconds())/1e6, showPayload(d.Data))
-	return err
 }
 
 // write sends one datagram. A full socket buffer (ENOBUFS) is retried a
@@ -588,13 +730,15 @@ func writeRetry(c *net.UDPConn, m []byte, dst string) error {
 }
 
 type sendSummaryJSON struct {
-	Type    string  `json:"type"`
-	To      string  `json:"to"`
-	Sent    uint64  `json:"sent"`
-	Bytes   uint64  `json:"bytes"`
-	Replies *uint64 `json:"replies,omitempty"`
-	Late    *uint64 `json:"late,omitempty"`
-	Silent  *uint64 `json:"no_reply,omitempty"`
+	Type      string  `json:"type"`
+	To        string  `json:"to"`
+	Sent      uint64  `json:"sent"`
+	Bytes     uint64  `json:"bytes"`
+	Replies   *uint64 `json:"replies,omitempty"`
+	Late      *uint64 `json:"late,omitempty"`
+	Silent    *uint64 `json:"no_reply,omitempty"`
+	Dups      *uint64 `json:"duplicates,omitempty"`
+	Unmatched *uint64 `json:"unmatched,omitempty"`
 
 	Rejected map[string]uint64 `json:"rejected,omitempty"`
 }
@@ -614,7 +758,7 @@ func (s *sender) finish(err error) error {
 	if s.js != nil {
 		sum := sendSummaryJSON{Type: "summary", To: s.opts.dst.String(), Sent: s.sent, Bytes: s.bytes}
 		if s.opts.wait {
-			sum.Replies, sum.Late, sum.Silent = &s.replies, &s.late, &s.silent
+			sum.Replies, sum.Late, sum.Silent, sum.Dups, sum.Unmatched = &s.replies, &s.late, &s.silent, &s.dups, &s.unmatched
 			if s.keys != nil {
 				sum.Rejected = s.keys.opener.Rejected().Map(true)
 			}
@@ -628,6 +772,12 @@ func (s *sender) finish(err error) error {
 			line += fmt.Sprintf(", %s", plural(s.replies, "reply"))
 			if s.late > 0 {
 				line += fmt.Sprintf(", %d late", s.late)
+			}
+			if s.dups > 0 {
+				line += fmt.Sprintf(", %s", plural(s.dups, "duplicate"))
+			}
+			if s.unmatched > 0 {
+				line += fmt.Sprintf(", %d matching no datagram", s.unmatched)
 			}
 			if s.keys != nil && s.keys.opener.Rejected().Total() > 0 {
 				line += ", " + rejectedText(s.keys.opener.Rejected()) + " replies"
@@ -644,6 +794,10 @@ func (s *sender) finish(err error) error {
 	if s.silent > 0 {
 		return fmt.Errorf("no reply to %d of %s within %v: %s stayed silent (%s)",
 			s.silent, plural(s.sent, "datagram"), s.opts.timeout, s.opts.dst, silenceHint(s.replies))
+	}
+	if s.late > 0 {
+		return fmt.Errorf("the reply to %d of %s came after the %v timeout (the slowest in %.0f ms): give a longer --timeout",
+			s.late, plural(s.sent, "datagram"), s.opts.timeout, float64(s.maxLate.Nanoseconds())/1e6)
 	}
 	return nil
 }
