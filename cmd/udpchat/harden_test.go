@@ -479,3 +479,92 @@ func cpuTicks(t *testing.T, pid int) int {
 	s, _ := strconv.Atoi(f[12])
 	return u + s
 }
+
+// firstDatagram runs a udpchat client pointed at a socket of the test's
+// and returns the first datagram it sends: what a real client opens with.
+func firstDatagram(t *testing.T, args ...string) []byte {
+	t.Helper()
+	c := udpSocket(t, "127.0.0.1:0")
+	for i, a := range args {
+		if a == "CAPTURE" {
+			args[i] = c.LocalAddr().String()
+		}
+	}
+	cl := startChild(t, args...)
+	defer func() { cl.cmd.Process.Kill(); cl.cmd.Wait() }()
+	buf := make([]byte, 65536)
+	c.SetReadDeadline(time.Now().Add(exitTimeout))
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("%v sent nothing: %v", args, err)
+	}
+	return bytes.Clone(buf[:n])
+}
+
+// TestAmplification forges, in the names of 50 victims, the datagram each
+// udpchat server's real clients open with, and counts what the victims
+// receive: no server sends an address that has not proved it receives
+// there more than 3 times the bytes sent in its name. The figures are in
+// the log (go test ./cmd/udpchat -run TestAmplification -v, as root).
+func TestAmplification(t *testing.T) {
+	sp := nstest.NewSpoofer(t)
+	echo := startFlood(t, "listen", "127.0.0.1:0", "--echo", "--json")
+	echoAddr := <-echo.ready
+	for _, tc := range []struct {
+		name   string
+		server []string
+		first  func() []byte
+	}{
+		{"listen --echo", nil, func() []byte { return []byte(strings.Repeat("x", 100)) }},
+		{"bench server", []string{"bench", "server", "127.0.0.1:0"},
+			func() []byte { return firstDatagram(t, "bench", "client", "CAPTURE", "--duration", "1s") }},
+		{"listen --reliable", []string{"listen", "127.0.0.1:0", "--reliable"},
+			func() []byte { return firstDatagram(t, "send", "CAPTURE", "--reliable", "hello") }},
+		{"room serve", []string{"room", "serve", "127.0.0.1:0"},
+			func() []byte { return firstDatagram(t, "room", "join", "CAPTURE", "--nick", "eve") }},
+		{"proxy (to listen --echo)", []string{"proxy", "--listen", "127.0.0.1:0", "--to", echoAddr}, func() []byte { return []byte(strings.Repeat("x", 100)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := echoAddr
+			if tc.server != nil {
+				s := startFlood(t, tc.server...)
+				addr = <-s.ready
+			}
+			dst := netip.MustParseAddrPort(addr)
+			d := tc.first()
+			victims := make([]*net.UDPConn, 50)
+			for i := range victims {
+				victims[i] = udpSocket(t, fmt.Sprintf("127.88.%d.%d:0", 1+len(tc.name), i+1))
+				victims[i].SetReadBuffer(1 << 20)
+			}
+			const each = 20
+			for range each {
+				// paced by the server's socket queue, so that what the
+				// victims get is what the server sends, not what its
+				// buffer could hold
+				waitQueueBelow(t, int(dst.Port()), 64<<10)
+				for _, v := range victims {
+					if err := sp.Send(v.LocalAddr().(*net.UDPAddr).AddrPort(), dst, d); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			total, worst := 0, 0
+			for i, v := range victims {
+				quiet := 20 * time.Millisecond
+				if i == 0 {
+					quiet = 500 * time.Millisecond // the replies have all come by then
+				}
+				_, b := countUntilQuiet(v, quiet)
+				total += b
+				worst = max(worst, b)
+			}
+			forged := len(d) * each
+			t.Logf("%s: a %d-byte first datagram, forged %d times from each of %d victims: they received %.3fx the bytes forged in their names (the worst, %.3fx)",
+				tc.name, len(d), each, len(victims), float64(total)/float64(forged*len(victims)), float64(worst)/float64(forged))
+			if worst > 3*forged {
+				t.Errorf("a victim received %d bytes for %d forged in its name: over 3x", worst, forged)
+			}
+		})
+	}
+}
