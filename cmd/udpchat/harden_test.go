@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/udpchat/udpchat/dgram/bench"
 	"github.com/udpchat/udpchat/dgram/guard"
 	"github.com/udpchat/udpchat/dgram/nstest"
+	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
 
@@ -567,4 +569,93 @@ func TestAmplification(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSealedJunkFlood forges sealed-looking junk (random sessions and
+// tags) to `listen --key-file --echo`: from one address, and from 1,000
+// spread over 127.0.0.0/8. Key derivations are rate limited (throttled,
+// counted), nothing is echoed, and a real keyed sender still gets through
+// once the flood stops. The listener's CPU time per junk datagram is
+// logged next to that per plain datagram sent to a listener without a key.
+func TestSealedJunkFlood(t *testing.T) {
+	sp := nstest.NewSpoofer(t)
+	keyPath, _ := newKeyFile(t, "k")
+	l := startFlood(t, "listen", "127.0.0.1:0", "--key-file", keyPath, "--echo", "--json", "--rcvbuf", "8M")
+	dst := netip.MustParseAddrPort(<-l.ready)
+	victim := udpSocket(t, "127.99.0.1:0")
+	vaddr := victim.LocalAddr().(*net.UDPAddr).AddrPort()
+	rng := rand.New(rand.NewPCG(14, 1))
+	junk := func() []byte {
+		b := seq.Header{Type: seal.Type, Seq: rng.Uint64() >> 8, Sent: time.Now().Add(time.Second).UnixNano()}.Append(nil)
+		b = binary.BigEndian.AppendUint64(b, rng.Uint64())
+		for range 64 + seal.TagLen {
+			b = append(b, byte(rng.Uint32()))
+		}
+		return b
+	}
+	const perSource, sources, fromOne = 10, 1000, 5000
+	cpu0 := cpuTicks(t, l.cmd.Process.Pid)
+	start := time.Now()
+	for i := range fromOne {
+		if i%200 == 0 {
+			waitQueueBelow(t, int(dst.Port()), 256<<10)
+		}
+		if err := sp.Send(vaddr, dst, junk()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range sources * perSource {
+		if i%200 == 0 {
+			waitQueueBelow(t, int(dst.Port()), 256<<10)
+		}
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 99, byte(1 + i%sources/250), byte(1 + i%sources%250)}), 4000)
+		if err := sp.Send(src, dst, junk()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitQueueBelow(t, int(dst.Port()), 1)
+	elapsed := time.Since(start)
+	junkTicks := cpuTicks(t, l.cmd.Process.Pid) - cpu0
+	if n, _ := countUntilQuiet(victim, 200*time.Millisecond); n != 0 {
+		t.Errorf("the victim received %d datagrams", n)
+	}
+	// A real sender gets through once the flood has stopped (the buckets
+	// refill within a second; each try waits up to 200ms for the echo).
+	ok := false
+	for try := 0; try < 30 && !ok; try++ {
+		code, _, _ := runCLI(t, "", "send", dst.String(), "--key-file", keyPath, "--wait", "--timeout", "200ms", "real")
+		ok = code == 0
+	}
+	if !ok {
+		t.Error("a real keyed sender did not get through after the flood")
+	}
+	sum := l.summary(t)
+	rej := sum["rejected"].(map[string]any)
+	total := float64(fromOne + sources*perSource)
+	checked := rej["bad_tag"].(float64)
+	// derivations: 2,000 in the global burst, 2,000 a second after that
+	limit := 2000 + 2000*elapsed.Seconds() + 1
+	t.Logf("%v junk datagrams in %v: %v checked (bad tag), %v throttled, %v unknown session; %d ticks of the listener's CPU",
+		total, elapsed.Round(time.Millisecond), checked, rej["throttled"], rej["unknown_session"], junkTicks)
+	if checked > limit || rej["throttled"].(float64) == 0 || checked+rej["throttled"].(float64)+rej["unknown_session"].(float64) != total ||
+		sum["authenticated"].(float64) < 1 || sum["echoed"].(float64) < 1 {
+		t.Errorf("summary %v (at most %.0f derivations)", sum, limit)
+	}
+
+	// The same number of plain datagrams to a listener without a key.
+	p := startFlood(t, "listen", "127.0.0.1:0", "--echo", "--json", "--rcvbuf", "8M")
+	pdst := netip.MustParseAddrPort(<-p.ready)
+	plain := make([]byte, len(junk()))
+	cpu0 = cpuTicks(t, p.cmd.Process.Pid)
+	for i := range int(total) {
+		if i%200 == 0 {
+			waitQueueBelow(t, int(pdst.Port()), 256<<10)
+		}
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 98, byte(1 + i%sources/250), byte(1 + i%sources%250)}), 4000)
+		if err := sp.Send(src, pdst, plain); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitQueueBelow(t, int(pdst.Port()), 1)
+	t.Logf("the same number of plain datagrams to listen --echo without a key: %d ticks", cpuTicks(t, p.cmd.Process.Pid)-cpu0)
 }
