@@ -166,6 +166,8 @@ func runRoomServe(c *cli.Context) error {
 			fmt.Fprintf(out, "* refused %s from %s: %s\n", showPayload([]byte(e.Nick)), e.Addr, e.Reason)
 		}
 	}
+	// Every datagram of the room goes through uc: a capture (--pcap) wraps
+	// it here.
 	srv, err := room.NewServer(uc, cfg)
 	if err != nil {
 		return err
@@ -375,7 +377,6 @@ func runRoomJoin(c *cli.Context) error {
 	}
 	var m roomMember
 	var where string
-	maxText := room.DefaultMaxText
 	if o.server != "" {
 		server, err := dgram.Resolve(c.Context, o.server)
 		if err != nil {
@@ -391,11 +392,12 @@ func runRoomJoin(c *cli.Context) error {
 			return err
 		}
 		defer uc.Close()
+		// A capture (--pcap) wraps uc here.
 		mem, err := room.Join(c.Context, uc, server, room.MemberConfig{Nick: o.nick, Key: o.key})
 		if err != nil {
 			return joinError(c, err, "the room at "+server.String())
 		}
-		m, where, maxText = mem, "the room at "+server.String(), mem.MaxText()
+		m, where = mem, "the room at "+server.String()
 	} else {
 		ifi, err := pickIface(c, o.iface)
 		if err != nil {
@@ -406,6 +408,7 @@ func runRoomJoin(c *cli.Context) error {
 			return fmt.Errorf("%v", strings.TrimPrefix(err.Error(), "room: "))
 		}
 		defer sock.Close()
+		// A capture (--pcap) wraps sock here.
 		g, err := room.JoinGroup(c.Context, sock, sock.Group, room.GroupConfig{Nick: o.nick, Key: o.key})
 		if err != nil {
 			return joinError(c, err, "the group "+o.group.String())
@@ -415,7 +418,7 @@ func runRoomJoin(c *cli.Context) error {
 	con := openConsole(c.App.Reader, c.App.Writer, c.App.ErrWriter, o.nick+"> ")
 	defer con.close()
 	fmt.Fprintf(con.errw, "joined %s as %s; type a line and press Enter to send it; \"exit\" or Ctrl-D leaves\n", where, o.nick)
-	j := &joiner{m: m, con: con, json: o.json, jw: newJSONWriter(con.out), maxText: maxText}
+	j := &joiner{m: m, con: con, json: o.json, jw: newJSONWriter(con.out)}
 	return j.run(c.Context)
 }
 
@@ -450,11 +453,10 @@ func joinError(c *cli.Context, err error, where string) error {
 
 // joiner runs room join once joined: lines in, events out.
 type joiner struct {
-	m       roomMember
-	con     *console
-	json    bool
-	jw      *jsonWriter
-	maxText int
+	m    roomMember
+	con  *console
+	json bool
+	jw   *jsonWriter
 
 	sent, received, notSent uint64
 }

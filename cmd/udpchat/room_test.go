@@ -359,3 +359,23 @@ func readmePython(t *testing.T) string {
 	}
 	return script + "\n"
 }
+
+// TestRoomInterrupt: Ctrl-C on a member says goodbye first (the others
+// see it leave, not time out) and exits 130.
+func TestRoomInterrupt(t *testing.T) {
+	srv := startChild(t, "room", "serve", "127.0.0.1:0")
+	addr := srv.expectErr(`listening on (\S+)`)[1]
+	alice := startChild(t, "room", "join", addr, "--nick", "alice")
+	alice.expectOut(`^\* nobody else is here yet$`)
+	carol := startChild(t, "room", "join", addr, "--nick", "carol")
+	carol.expectOut(`^\* in the room: alice$`)
+	alice.expectOut(`^\* carol joined$`)
+	if err := carol.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	carol.expectErr(`^interrupted; left: sent 0 lines, received 0$`)
+	if code := carol.wait(); code != 130 {
+		t.Errorf("carol after Ctrl-C: exit status %d, want 130", code)
+	}
+	alice.expectOut(`^\* carol left$`)
+}

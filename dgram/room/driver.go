@@ -53,6 +53,7 @@ type driver struct {
 	lastErr  error
 	cut      uint64          // datagrams truncated on arrival (over readBuf)
 	onErr    func(err error) // a read error: a refusal, or the end; under mu
+	onSend   func(err error) // a send that failed; under mu
 	after    func()          // called after each step, without mu (deliveries)
 
 	kick    chan struct{}
@@ -119,6 +120,9 @@ func (d *driver) flush() {
 		// The message at n failed: count it and send the rest.
 		d.sendErrs++
 		d.lastErr = err
+		if d.onSend != nil {
+			d.onSend(err)
+		}
 		q = q[min(n+1, len(q)):]
 	}
 	clear(d.wq)

@@ -82,27 +82,37 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzMachines feeds one datagram at a time, from a few addresses, to a
-// server and a multicast member: nothing panics, and every table stays
-// within its bound.
+// FuzzMachines feeds a datagram (three times) to a server and to a
+// multicast member: nothing panics, every table stays within its bound,
+// and the server sends the sender, which has not joined, no more than
+// three times the bytes it sent.
 func FuzzMachines(f *testing.F) {
 	for _, p := range samples() {
 		f.Add(p.Append(nil), uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, src uint8) {
 		cfg := ServerConfig{MaxMembers: 2, MaxQueue: 4, MaxQueued: 6, Window: 4}.withDefaults()
-		h := newHub(cfg, func([]byte, netip.AddrPort, route) {}, func(ServerEvent) {})
+		from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1 + src%4}), 9000)
+		var in, back int // bytes from and to from, which cannot join (it cannot forge a cookie)
+		h := newHub(cfg, func(b []byte, to netip.AddrPort, _ route) {
+			if to == from {
+				back += len(b)
+			}
+		}, func(ServerEvent) {})
 		var out []sent
 		g := newTestGroup(t, &out)
 		g.cfg.MaxMembers, g.cfg.Window = 2, 4
-		from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1 + src%4}), 9000)
 		now := t0
 		for i := 0; i < 3; i++ {
+			in += len(b)
 			h.handle(b, from, route{}, now)
 			h.tick(now)
 			g.handle(b, from, route{}, now)
 			g.tick(now)
 			now = now.Add(time.Second)
+		}
+		if back > 3*in {
+			t.Fatalf("the hub sent %d bytes to an address that sent %d and never joined: over 3x", back, in)
 		}
 		if len(h.order) > cfg.MaxMembers || h.queued > 2*cfg.MaxQueue*cfg.MaxMembers {
 			t.Fatalf("hub over its bounds: %d members, %d queued", len(h.order), h.queued)

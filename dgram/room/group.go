@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -112,6 +113,7 @@ type GroupStats struct {
 	Missed     uint64 // messages given up on (reported as missed)
 	Malformed  uint64 // datagrams that were not valid room packets
 	Ignored    uint64 // packets from members over MaxMembers
+	SendErrors uint64 // datagrams the socket refused to send
 	Rejected   seal.Rejections
 }
 
@@ -245,9 +247,13 @@ func (g *group) handle(b []byte, from netip.AddrPort, _ route, now time.Time) {
 	}
 	switch p.Type {
 	case TypeAnnounce:
+		if p.Seq == math.MaxUint64 {
+			g.stats.Malformed++ // numbers never get there
+			return
+		}
 		g.onAnnounce(p, now)
 	case TypeData:
-		if CheckText(p.Text, MaxTextLimit) != nil {
+		if p.Seq == 0 || CheckText(p.Text, MaxTextLimit) != nil {
 			g.stats.Malformed++
 			return
 		}
@@ -363,7 +369,7 @@ func (g *group) onData(p *Packet, now time.Time) {
 		return
 	}
 	pr := g.peer(p, p.Seq, now)
-	if pr == nil || p.Seq == 0 {
+	if pr == nil {
 		return
 	}
 	pr.heard = now
@@ -726,6 +732,14 @@ func JoinGroup(ctx context.Context, conn dgram.BatchConn, addr netip.AddrPort, c
 	d.onErr = func(err error) {
 		if !isRefused(err) {
 			g.end(fmt.Errorf("room: reading the socket: %w", err))
+		}
+	}
+	d.onSend = func(err error) {
+		g.stats.SendErrors++
+		if g.state == gProbe {
+			// Nobody would ever hear us: say so now rather than join a
+			// room of one.
+			g.end(fmt.Errorf("room: cannot send to the group: %w", err))
 		}
 	}
 	gr.start()

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/udpchat/udpchat/dgram/guard"
 )
 
 // sent is a packet a machine sent.
@@ -141,5 +143,123 @@ func TestGroupRepair(t *testing.T) {
 	want := []string{"DATA 3 c", "DATA 4 d", "DATA 5 e", "DATA 6 f", "UNAVAILABLE 3 "}
 	if !equal(got, want) {
 		t.Fatalf("repairs %q, want %q", got, want)
+	}
+}
+
+// hubMember joins a hub driven by hand, as a member at from would, and
+// returns its session.
+func hubMember(t *testing.T, h *hub, out *[]sent, from netip.AddrPort, nick string, now time.Time) uint64 {
+	t.Helper()
+	session := uint64(from.Port())
+	feed := func(p Packet) {
+		p.Session = session
+		h.handle(p.Append(nil), from, route{}, now)
+	}
+	*out = nil
+	feed(Packet{Type: TypeHello, Nick: []byte(nick)})
+	if len(*out) != 1 || (*out)[0].p.Type != TypeChallenge {
+		t.Fatalf("HELLO answered with %+v, want a CHALLENGE", *out)
+	}
+	cookie := (*out)[0].p.Cookie
+	*out = nil
+	feed(Packet{Type: TypeJoin, Cookie: cookie, Nick: []byte(nick)})
+	if len(*out) == 0 || (*out)[0].p.Type != TypeWelcome {
+		t.Fatalf("JOIN answered with %+v, want a WELCOME", *out)
+	}
+	return session
+}
+
+// lastAck returns the cumulative number of the last ACK sent to to.
+func lastAck(out []sent, to netip.AddrPort) (uint64, bool) {
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i].to == to && out[i].p.Type == TypeAck {
+			return out[i].p.Seq, true
+		}
+	}
+	return 0, false
+}
+
+// TestHubRate: a member that sends faster than the room's rate has its
+// messages held back (not acknowledged) and relayed as tokens come back,
+// in order; a line over the limit is dropped and counted.
+func TestHubRate(t *testing.T) {
+	var out []sent
+	cfg := ServerConfig{Rate: 2, MaxText: 10}.withDefaults()
+	h := newHub(cfg, capture(t, &out), func(ServerEvent) {})
+	alice := netip.MustParseAddrPort("127.0.0.1:1001")
+	bob := netip.MustParseAddrPort("127.0.0.1:1002")
+	hubMember(t, h, &out, alice, "alice", t0)
+	bs := hubMember(t, h, &out, bob, "bob", t0)
+	out = nil
+	for n := uint64(1); n <= 5; n++ {
+		text := []byte{'m', '0' + byte(n)}
+		if n == 3 {
+			text = []byte("far too long for ten")
+		}
+		h.handle((&Packet{Type: TypeEvent, Session: bs, Seq: n, Kind: KindMessage, Text: text}).Append(nil), bob, route{}, t0)
+	}
+	if cum, _ := lastAck(out, bob); cum != 2 || h.stats.RateLimited != 1 {
+		t.Fatalf("at once: acknowledged through %d, %d rate-limited; want 2 and 1", cum, h.stats.RateLimited)
+	}
+	h.tick(t0.Add(time.Second)) // two more tokens: for 3 (too long: dropped) and 4
+	h.tick(t0.Add(2 * time.Second))
+	var relayed []string
+	seen := map[uint64]bool{} // event numbers: retransmissions come again
+	for _, s := range out {
+		if s.to == alice && s.p.Type == TypeEvent && s.p.Kind == KindMessage && !seen[s.p.Seq] {
+			seen[s.p.Seq] = true
+			relayed = append(relayed, string(s.p.Text))
+		}
+	}
+	if cum, _ := lastAck(out, bob); cum != 5 || !equal(relayed, []string{"m1", "m2", "m4", "m5"}) || h.stats.BadMessages != 1 {
+		t.Errorf("after 2s: acknowledged through %d, relayed %q, %d bad; want 5, [m1 m2 m4 m5], 1 bad", cum, relayed, h.stats.BadMessages)
+	}
+}
+
+// TestHubFull: past MaxMembers, a join is refused, and says why.
+func TestHubFull(t *testing.T) {
+	var out []sent
+	h := newHub(ServerConfig{MaxMembers: 1}.withDefaults(), capture(t, &out), func(ServerEvent) {})
+	hubMember(t, h, &out, netip.MustParseAddrPort("127.0.0.1:1001"), "alice", t0)
+	from := netip.MustParseAddrPort("127.0.0.1:1002")
+	out = nil
+	h.handle((&Packet{Type: TypeHello, Session: 9, Nick: []byte("bob")}).Append(nil), from, route{}, t0)
+	h.handle((&Packet{Type: TypeJoin, Session: 9, Cookie: out[0].p.Cookie, Nick: []byte("bob")}).Append(nil), from, route{}, t0)
+	last := out[len(out)-1].p
+	if last.Type != TypeRefuse || last.Code != RefuseFull || string(last.Text) != "the room is full (1 members)" {
+		t.Fatalf("JOIN past the limit answered with %+v, want REFUSE full", last)
+	}
+}
+
+// TestHubStrangers: an address that has not joined gets RESETs for its
+// events, pings and acks, and nothing it sends is relayed; the guard
+// holds back answers to a flood of HELLOs.
+func TestHubStrangers(t *testing.T) {
+	var out []sent
+	h := newHub(ServerConfig{Guard: guard.Config{PerSource: 5}}.withDefaults(), capture(t, &out), func(ServerEvent) {})
+	alice := netip.MustParseAddrPort("127.0.0.1:1001")
+	hubMember(t, h, &out, alice, "alice", t0)
+	out = nil
+	eve := netip.MustParseAddrPort("127.0.0.1:666")
+	for _, p := range []Packet{
+		{Type: TypeEvent, Session: 1, Seq: 1, Kind: KindMessage, Text: []byte("spoofed")},
+		{Type: TypePing, Session: 1},
+		{Type: TypeAck, Session: 1, Seq: 9},
+	} {
+		h.handle(p.Append(nil), eve, route{}, t0)
+	}
+	for _, s := range out {
+		if s.to != eve || s.p.Type != TypeReset {
+			t.Errorf("a stranger's packet drew %s to %v; want only RESETs to the stranger", s.p.Type, s.to)
+		}
+	}
+	out = nil
+	flood := netip.MustParseAddrPort("127.0.0.9:4444") // an address of its own: guard buckets are per address
+	for range 100 {
+		h.handle((&Packet{Type: TypeHello, Session: 2, Nick: []byte("eve")}).Append(nil), flood, route{}, t0)
+	}
+	if rated := h.guard.Counts()[guard.SourceRate]; len(out) != 5 || rated != 95 || h.stats.Suppressed < 95 {
+		t.Errorf("100 HELLOs from one address in an instant: %d answered, %d held back by its rate (%d suppressed in all); want 5 and 95",
+			len(out), rated, h.stats.Suppressed)
 	}
 }
