@@ -46,7 +46,7 @@ func TestGroupIPv6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectG(t, bob, "* members: alice")
+	expectMembers(t, bob, "alice")
 	expectG(t, alice, "* bob joined")
 	if err := bob.Send(t.Context(), "over IPv6"); err != nil {
 		t.Fatal(err)
