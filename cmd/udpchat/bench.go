@@ -286,7 +286,7 @@ func runBenchClient(c *cli.Context, o *benchOpts, conn *net.UDPConn, where strin
 				float64(r.Received) / secs, recvMbps, loss, r.Reordered, r.Duplicates, r.JitterMs})
 			return
 		}
-		recv := "recv ?"
+		recv := "recv ?  (the receiver's report on this interval came late: what it got counts in the next row)"
 		if r.Known {
 			recv = fmt.Sprintf("recv %7s/s %9.1f Mbit/s  loss %5.2f%%  ooo %d  dup %d  jitter %.3f ms",
 				si(float64(r.Received)/secs), recvMbps, loss, r.Reordered, r.Duplicates, r.JitterMs)

@@ -50,6 +50,7 @@ func chatCommand() *cli.Command {
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"w"}, Value: &durationValue{}, Usage: "end the chat after `D` with no line sent or received (0: never)"},
 			&cli.GenericFlag{Name: "peer-idle", Value: &durationValue{d: defaultPeerIdle}, Usage: "with --bind, let another address become the peer once the peer has sent nothing for `D`"},
 			newlineFlag(), crlfFlag(),
+			lingerFlag(),
 		},
 		Action: runChat,
 	}
@@ -68,6 +69,10 @@ func runChat(c *cli.Context) error {
 		return err
 	}
 	end, err := lineEnding(c)
+	if err != nil {
+		return err
+	}
+	linger, err := lingerFor(c)
 	if err != nil {
 		return err
 	}
@@ -99,7 +104,7 @@ func runChat(c *cli.Context) error {
 		return err
 	}
 	ch := &chat{conn: conn, timeout: durationFlag(c, "timeout"), activity: make(chan struct{}, 1), connected: peer.IsValid(), peer: peer,
-		peerIdle: peerIdle, now: time.Now, end: end}
+		peerIdle: peerIdle, now: time.Now, end: end, linger: linger}
 	if ch.keys, err = newKeyring(key); err != nil {
 		conn.Close()
 		return err
@@ -132,8 +137,9 @@ type chat struct {
 	bc        *dgram.Conn // --bind: conn, to send from the address the peer contacted
 	connected bool
 	out, errw io.Writer
-	keys      *keyring // --key-file: seal is used by the sender, open by the receiver
-	end       []byte   // --newline, --crlf: appended to each line sent
+	keys      *keyring      // --key-file: seal is used by the sender, open by the receiver
+	end       []byte        // --newline, --crlf: appended to each line sent
+	linger    time.Duration // --linger: after the end of piped input, wait this long for replies
 	timeout   time.Duration
 	activity  chan struct{} // the receiver's datagrams, for --timeout
 
@@ -210,19 +216,34 @@ func (ch *chat) run(ctx context.Context, lines <-chan []byte) error {
 			timer.Reset(ch.timeout)
 		}
 	}
+	var lingering <-chan time.Time // after the end of piped input
+	var lingerTimer *time.Timer
 	for {
 		select {
 		case <-ctx.Done():
 			ch.bye("interrupted; bye")
+			return nil
+		case <-lingering:
+			fmt.Fprintf(ch.errw, "end of input, and nothing more arrived for %v (--linger)\n", ch.linger)
+			ch.bye("bye")
 			return nil
 		case <-idle:
 			ch.bye(fmt.Sprintf("nothing sent or received for %v (--timeout); bye", ch.timeout))
 			return nil
 		case <-ch.activity:
 			active()
+			if lingerTimer != nil {
+				lingerTimer.Reset(ch.linger)
+			}
 		case err := <-recvDone:
 			return err
 		case line, ok := <-lines:
+			if !ok && ch.linger > 0 {
+				lines, lingerTimer = nil, time.NewTimer(ch.linger)
+				defer lingerTimer.Stop()
+				lingering = lingerTimer.C
+				continue
+			}
 			if !ok || string(bytes.TrimSpace(line)) == "exit" {
 				ch.bye("bye")
 				return nil

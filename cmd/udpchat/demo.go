@@ -82,6 +82,9 @@ type demoOpts struct {
 	json     bool
 	override func(*netem.Config) error
 	color    bool
+	errw     io.Writer // progress, for runs over a second
+	errTTY   bool
+	progress *demoProgress // of the run under way
 }
 
 func runDemo(c *cli.Context) error {
@@ -108,7 +111,8 @@ func runDemo(c *cli.Context) error {
 		names = []string{name}
 	}
 	o := &demoOpts{seed: c.Uint64("seed"), count: c.Int("count"), interval: durationFlag(c, "interval"),
-		svg: c.String("svg"), json: c.Bool("json"), color: useColor(c.App.Writer)}
+		svg: c.String("svg"), json: c.Bool("json"), color: useColor(c.App.Writer),
+		errw: c.App.ErrWriter, errTTY: isTerminal(c.App.ErrWriter)}
 	if o.count < 1 || o.count > 100000 {
 		return usagef(c, "--count must be from 1 to 100000, got %d", o.count)
 	}
@@ -169,7 +173,7 @@ func runDemo(c *cli.Context) error {
 			if o.svg != "" {
 				return usagef(c, "--svg draws the scenarios of numbered datagrams, not fragments")
 			}
-			err = runFragmentsDemo(c.App.Writer, js, o, nil)
+			err = runFragmentsDemo(c.Context, c.App.Writer, js, o, nil)
 		default:
 			err = runScenario(c.Context, c.App.Writer, js, *findScenario(n), o)
 		}
@@ -323,19 +327,28 @@ func simulate(ctx context.Context, sc scenario, cfg netem.Config, o *demoOpts) (
 
 	t0 := time.Unix(0, 0) // virtual time
 	var sendErr error
+	if o.errw != nil {
+		prog := startDemoProgress(o.errw, o.errTTY, o.count, demoDuration(cfg, o.count, o.interval))
+		defer prog.end()
+		o.progress = prog
+	}
 	sim, err := netem.NewSim(cfg, o.seed, nil, func(b []byte, at time.Time) {
 		if sendErr != nil {
 			return
 		}
-		// pace the real sends as the link releases them
-		if d := time.Until(start.Add(at.Sub(t0))); d > 0 {
-			time.Sleep(d)
+		// pace the real sends as the link releases them; Ctrl-C ends the wait
+		if err := sleepCtx(ctx, time.Until(start.Add(at.Sub(t0)))); err != nil {
+			sendErr = err
+			return
 		}
 		if demoIntact(b) {
 			res.released = append(res.released, append([]byte(nil), b...))
 		}
 		if _, err := tx.Write(b); err != nil {
 			sendErr = err
+		}
+		if o.progress != nil {
+			o.progress.add(1)
 		}
 	})
 	if err != nil {
@@ -354,6 +367,9 @@ func simulate(ctx context.Context, sc scenario, cfg netem.Config, o *demoOpts) (
 		sim.Send(vt, b)
 	}
 	sim.Drain()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if sendErr != nil {
 		return nil, dgram.Classify("send", dgram.LocalAddrPort(rx).String(), sendErr)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -97,7 +98,7 @@ func (l *fragLink) send(p *fragPacket) {
 }
 
 // runFragments runs both halves on cfg with the same seed.
-func runFragments(cfg netem.Config, o *demoOpts, w *pcap.Writer) (large, small *fragRun, err error) {
+func runFragments(ctx context.Context, cfg netem.Config, o *demoOpts, w *pcap.Writer) (large, small *fragRun, err error) {
 	t0 := time.Now().Truncate(time.Second)
 	data := fragDatagram - seq.HeaderLen              // bytes of data in a large datagram
 	piece := fragMTU - pmtu.Overhead4 - seq.HeaderLen // bytes of data a small datagram carries
@@ -116,6 +117,12 @@ func runFragments(cfg netem.Config, o *demoOpts, w *pcap.Writer) (large, small *
 		}
 	}
 
+	if o.errw != nil {
+		prog := startDemoProgress(o.errw, o.errTTY, 2*o.count, 0)
+		defer prog.end()
+		o.progress = prog
+	}
+
 	// Large datagrams, fragmented.
 	large = &fragRun{datagrams: o.count, marks: make([]byte, o.count)}
 	for i := range large.marks {
@@ -130,6 +137,12 @@ func runFragments(cfg netem.Config, o *demoOpts, w *pcap.Writer) (large, small *
 	buf := make([]byte, fragDatagram)
 	var frags [][]byte
 	for i := range o.count {
+		if i%256 == 0 && ctx.Err() != nil {
+			return nil, nil, ctx.Err() // Ctrl-C: a long --count stops at once
+		}
+		if o.progress != nil {
+			o.progress.add(1)
+		}
 		at := time.Unix(0, 0).Add(time.Duration(i) * o.interval)
 		payload := seq.Header{Type: seq.TypeData, Seq: uint64(i), Sent: t0.Add(at.Sub(time.Unix(0, 0))).UnixNano()}.Append(buf[:0])
 		payload = fillData(payload, fragDatagram)
@@ -175,6 +188,12 @@ func runFragments(cfg netem.Config, o *demoOpts, w *pcap.Writer) (large, small *
 		lostData += uint64(pieceLen(p.piece))
 	}
 	for i := range o.count {
+		if i%256 == 0 && ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if o.progress != nil {
+			o.progress.add(1)
+		}
 		at := time.Unix(0, 0).Add(time.Duration(i) * o.interval)
 		for j := range pieces {
 			q := uint64(i*pieces + j)
@@ -273,12 +292,12 @@ func newFragRunJSON(typ string, r *fragRun, size int) fragRunJSON {
 }
 
 // runFragmentsDemo prints `demo fragments`.
-func runFragmentsDemo(w io.Writer, js *jsonWriter, o *demoOpts, pw *pcap.Writer) error {
+func runFragmentsDemo(ctx context.Context, w io.Writer, js *jsonWriter, o *demoOpts, pw *pcap.Writer) error {
 	cfg := netem.Config{Loss: fragLoss}
 	if err := o.override(&cfg); err != nil {
 		return err
 	}
-	large, small, err := runFragments(cfg, o, pw)
+	large, small, err := runFragments(ctx, cfg, o, pw)
 	if err != nil {
 		return err
 	}

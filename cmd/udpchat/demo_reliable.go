@@ -98,7 +98,7 @@ func holAvg(s arq.Stats) float64 {
 	if s.HOLMessages == 0 {
 		return 0
 	}
-	return ms(s.HOLWait) / float64(s.HOLMessages)
+	return round3(ms(s.HOLWait) / float64(s.HOLMessages))
 }
 
 // arqOverLink sends o.count messages through arq over the impaired link

@@ -196,6 +196,8 @@ func TestExitCodeInterrupted(t *testing.T) {
 		{"chat", []string{"chat", echoAddr}, `chatting with`, ""},
 		{"ping", []string{"ping", echoAddr, "--count", "0", "--interval", "0.05"}, `out:bytes from`, ""},
 		{"send (stdin)", []string{"send", echoAddr, "--wait"}, `out:reply from`, "hello\n"},
+		{"demo", []string{"demo", "--delay", "60s"}, `this run takes about`, ""},
+		{"demo fragments", []string{"demo", "fragments", "--count", "100000"}, `this run takes a while`, ""},
 	} {
 		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 			t.Run(tc.name+"/"+signalName(sig), func(t *testing.T) {

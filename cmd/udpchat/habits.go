@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/udpchat/udpchat/dgram/seal"
 )
 
 // The habits of nc users: their way of writing an address, and their
@@ -105,4 +108,14 @@ var ncFlags = map[string]string{
 // take, or "".
 func ncFlagHint(name string) string {
 	return ncFlags[strings.TrimLeft(name, "-")]
+}
+
+// keygenStdout is `udpchat keygen -`: the key on stdout, as key files hold
+// it, rather than a file named "-".
+func keygenStdout(c *cli.Context) error {
+	if _, err := c.App.Writer.Write(seal.FormatSecret(seal.GenerateSecret())); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.ErrWriter, "wrote a new key to stdout: keep it in a file only you can read (mode 0600) and give it to both ends with --key-file FILE, or in UDPCHAT_KEY")
+	return nil
 }

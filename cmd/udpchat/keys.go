@@ -179,7 +179,8 @@ func keygenCommand() *cli.Command {
 		Description: "Writes 32 random bytes, as 64 hex digits, to FILE, readable only by you (0600). It never\n" +
 			"overwrites a file. Give the same file to both ends: every datagram is then sealed with\n" +
 			"AES-256-GCM under a per-session key derived from it, and a receiver rejects, and counts,\n" +
-			"anything forged, changed, replayed or sealed under another key.\n\n" +
+			"anything forged, changed, replayed or sealed under another key. FILE - (a dash) writes\n" +
+			"the key to stdout instead, for a pipe (mind where it goes: the key is the secret).\n\n" +
 			"Examples:\n" +
 			"  udpchat keygen chat.key\n" +
 			"  udpchat listen --key-file chat.key --echo      # and: udpchat ping 127.0.0.1:9000 --key-file chat.key\n" +
@@ -191,6 +192,9 @@ func keygenCommand() *cli.Command {
 			path := c.Args().First()
 			if path == "" {
 				return usagef(c, "keygen needs a FILE name to write")
+			}
+			if path == "-" {
+				return keygenStdout(c)
 			}
 			if err := seal.WriteKeyFile(path); err != nil {
 				return err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/urfave/cli/v2"
 )
 
@@ -40,4 +42,25 @@ func withLineEnd(m, end []byte) []byte {
 		return m
 	}
 	return append(m[:len(m):len(m)], end...)
+}
+
+// defaultLinger is how long chat waits for replies after the end of piped
+// input: a few round trips on any network people chat over.
+const defaultLinger = time.Second
+
+func lingerFlag() cli.Flag {
+	return &cli.GenericFlag{Name: "linger", Aliases: []string{"q"}, Value: &durationValue{d: defaultLinger},
+		Usage: "with piped input, stay after its end until nothing has arrived for `D`, to print the replies (nc's -q; 0: leave at once)"}
+}
+
+// lingerFor is --linger for this run: nothing when stdin is a terminal,
+// where Ctrl-D ends the chat when its user wants.
+func lingerFor(c *cli.Context) (time.Duration, error) {
+	if isTerminal(c.App.Reader) {
+		if c.IsSet("linger") {
+			return 0, usagef(c, "--linger is for piped input: on a terminal, Ctrl-D or \"exit\" ends the chat when you want")
+		}
+		return 0, nil
+	}
+	return durationFlag(c, "linger"), nil
 }

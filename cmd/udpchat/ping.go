@@ -272,7 +272,7 @@ type pingReplyJSON struct {
 	Reordered bool    `json:"reordered,omitempty"`
 }
 
-func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+func ms(d time.Duration) float64 { return round3(float64(d.Nanoseconds()) / 1e6) }
 
 func (p *pinger) reply(d dgram.Datagram, now time.Time) error {
 	if p.keys != nil {
@@ -361,10 +361,10 @@ type pingSummaryJSON struct {
 
 func (p *pinger) summary() error {
 	st := p.pr.Stats()
-	loss := st.LossPct()
+	loss := round3(st.LossPct())
 	var mn, avg, mx, mdev float64
 	if st.Received > 0 {
-		mn, mx, avg, mdev = ms(st.RTTMin), ms(st.RTTMax), ms(st.RTTAvg()), st.RTTMdev()
+		mn, mx, avg, mdev = ms(st.RTTMin), ms(st.RTTMax), ms(st.RTTAvg()), round3(st.RTTMdev())
 	}
 	elapsed := p.end.Sub(p.start)
 	if p.js != nil {

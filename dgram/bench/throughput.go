@@ -123,9 +123,18 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 	var rowSent uint64
 	var prev Control
 	var prevKnown bool
-	emitRow := func() {
-		row := Interval{Start: nextRow.Add(-cfg.Interval).Sub(start), End: nextRow.Sub(start), Sent: s.sent - rowSent}
-		rowSent = s.sent
+	// A row whose interval has ended waits, up to half an interval, for the
+	// receiver's report on it (which comes a little after, over the network),
+	// so that it can show what was received ("recv ?" only if it is late).
+	var pendingSince time.Time
+	var pendingSent uint64
+	newReport := func() bool {
+		cur, ok := cl.latest()
+		return ok && (!prevKnown || cur.T > prev.T)
+	}
+	emitRowAt := func(sentEnd uint64) {
+		row := Interval{Start: nextRow.Add(-cfg.Interval).Sub(start), End: nextRow.Sub(start), Sent: sentEnd - rowSent}
+		rowSent = sentEnd
 		if cur, ok := cl.latest(); ok && (!prevKnown || cur.T > prev.T) {
 			row.Known = true
 			row.Received = cur.Unique - prev.Unique
@@ -140,6 +149,7 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 		onInterval(row)
 		nextRow = nextRow.Add(cfg.Interval)
 	}
+	emitRow := func() { emitRowAt(s.sent) }
 	for ctx.Err() == nil {
 		now := time.Now()
 		if !now.Before(end) {
@@ -158,9 +168,18 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 		if err := s.send(now, cfg.RatePPS, start); err != nil {
 			return res, err
 		}
-		if cfg.Interval > 0 && onInterval != nil && !now.Before(nextRow) {
-			emitRow()
+		if cfg.Interval > 0 && onInterval != nil {
+			if pendingSince.IsZero() && !now.Before(nextRow) {
+				pendingSince, pendingSent = now, s.sent
+			}
+			if !pendingSince.IsZero() && (newReport() || now.Sub(pendingSince) >= cfg.Interval/2) {
+				emitRowAt(pendingSent)
+				pendingSince = time.Time{}
+			}
 		}
+	}
+	if !pendingSince.IsZero() && ctx.Err() == nil {
+		emitRowAt(pendingSent)
 	}
 	// every interval that ended before sending did has its row, even when
 	// the loop did not come round in time to see it (a loaded machine)
@@ -175,6 +194,19 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 	final, err := cl.exchange(context.WithoutCancel(ctx), &Control{Op: "stop"}, cl.result)
 	if err != nil {
 		return res, err
+	}
+	// The last row: from the last one printed to the end of sending, with
+	// the receiver's final counts.
+	if cfg.Interval > 0 && onInterval != nil && ctx.Err() == nil && s.sent > rowSent {
+		row := Interval{Start: nextRow.Add(-cfg.Interval).Sub(start), End: res.Duration, Sent: s.sent - rowSent, Known: true,
+			Received: final.Unique, Lost: final.Lost, Reordered: final.Reordered, Duplicates: final.Duplicates, JitterMs: final.JitterMs}
+		if prevKnown {
+			row.Received -= min(prev.Unique, final.Unique)
+			row.Lost -= min(prev.Lost, final.Lost)
+			row.Reordered -= min(prev.Reordered, final.Reordered)
+			row.Duplicates -= min(prev.Duplicates, final.Duplicates)
+		}
+		onInterval(row)
 	}
 	res.Received, res.Lost, res.Reordered, res.Duplicates = final.Unique, final.Lost, final.Reordered, final.Duplicates
 	res.Malformed, res.JitterMs = final.Malformed, final.JitterMs
