@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -32,6 +34,31 @@ func leaksSecret(out, secret string) bool {
 		}
 	}
 	return false
+}
+
+// runProcess runs udpchat as a process of its own, with env added to the
+// test's environment (UDPCHAT_KEY_FILE removed), and returns its exit
+// status and output.
+func runProcess(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	bin, err := exec.LookPath("udpchat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	for _, e := range childEnv(cmd.Environ()) {
+		if !strings.HasPrefix(e, "UDPCHAT_KEY") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
 }
 
 // TestSecretsNeverShown gives udpchat mistyped keys in every place a key
@@ -65,11 +92,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		{"file: a typo", "", []string{"--key-file", typo}, "not a udpchat key: expected 64 hex digits"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("UDPCHAT_KEY", tc.env)
-			t.Setenv("UDPCHAT_KEY_FILE", "")
-			os.Unsetenv("UDPCHAT_KEY_FILE") // restored by t.Setenv's cleanup
 			args := append([]string{"send", "127.0.0.1:9"}, tc.args...)
-			code, out, errOut := runCLI(t, "", append(args, "hi")...)
+			code, out, errOut := runProcess(t, []string{"UDPCHAT_KEY=" + tc.env}, append(args, "hi")...)
 			if code != 2 || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut, tc.want)
 			}
@@ -658,4 +682,59 @@ func TestSealedJunkFlood(t *testing.T) {
 	}
 	waitQueueBelow(t, int(pdst.Port()), 1)
 	t.Logf("the same number of plain datagrams to listen --echo without a key: %d ticks", cpuTicks(t, p.cmd.Process.Pid)-cpu0)
+}
+
+// TestSeqForgedDatagrams: while a sender sends 100 numbered datagrams to
+// `listen --seq`, datagrams forged from its very address and port (raw
+// sockets) carry seq 2^64-1 with a send time of 2^64-1, and a seq far
+// ahead: they are suspect, never confirmed, and the sender's counts are
+// exactly what it sent (before, the first made every later datagram
+// stale and reported a jitter of 179 million seconds).
+func TestSeqForgedDatagrams(t *testing.T) {
+	sp := nstest.NewSpoofer(t)
+	l := startFlood(t, "listen", "127.0.0.1:0", "--seq", "--json")
+	dst := netip.MustParseAddrPort(<-l.ready)
+	real := udpSocket(t, "127.0.0.1:0")
+	from := real.LocalAddr().(*net.UDPAddr).AddrPort()
+	for q := range uint64(100) {
+		if q == 40 {
+			forged := seq.Header{Seq: math.MaxUint64, Sent: -1}.Append(nil)
+			if err := sp.Send(from, dst, append(forged, "forged"...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if q == 60 {
+			forged := seq.Header{Seq: q + 1_000_000, Sent: time.Now().UnixNano()}.Append(nil)
+			if err := sp.Send(from, dst, append(forged, "forged"...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d := seq.Header{Seq: q, Sent: time.Now().UnixNano()}.Append(nil)
+		if _, err := real.WriteToUDPAddrPort(append(d, "real"...), dst); err != nil {
+			t.Fatal(err)
+		}
+		// one at a time, so that the forged ones come where they should
+		waitQueueBelow(t, int(dst.Port()), 1)
+	}
+	l.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-l.done:
+	case <-time.After(exitTimeout):
+		t.Fatal("listen did not exit")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var peer map[string]any
+	for _, line := range l.sums {
+		if m := jsonLine(t, line); m["peer"] == from.String() {
+			peer = m
+		}
+	}
+	if peer == nil {
+		t.Fatalf("no summary for %v in %q", from, l.sums)
+	}
+	if peer["received"] != float64(100) || peer["expected"] != float64(100) || peer["lost"] != float64(0) ||
+		peer["suspect"] != float64(2) || peer["duplicates"] != float64(0) || peer["jitter_ms"].(float64) > 1000 {
+		t.Errorf("the real sender's counts after forged datagrams: %v", peer)
+	}
 }
