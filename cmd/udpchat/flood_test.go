@@ -429,14 +429,13 @@ func waitQueueBelow(t *testing.T, port, limit int) {
 				queued = int(n)
 			}
 		}
-		if queued < 0 {
-			t.Fatalf("no socket on port %d in /proc/net/udp", port)
-		}
-		if queued < limit {
+		// (a socket may be missing from one reading: the kernel writes the
+		// file as it walks a table that other sockets change meanwhile)
+		if queued >= 0 && queued < limit {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes still queued on port %d after %v", queued, port, exitTimeout)
+			t.Fatalf("%d bytes still queued on port %d after %v (-1: no such socket)", queued, port, exitTimeout)
 		}
 		runtime.Gosched()
 	}
