@@ -125,7 +125,9 @@ func runChat(c *cli.Context) error {
 	} else {
 		fmt.Fprintf(ch.errw, "listening on %s (UDP): waiting for the first datagram to learn the peer; \"exit\" or Ctrl-D ends\n", dgram.LocalAddrPort(conn))
 	}
-	return ch.run(c.Context, con.lines)
+	ctx, cancel := con.context(c.Context) // Ctrl-C at the prompt, too
+	defer cancel()
+	return ch.run(ctx, con.lines)
 }
 
 // defaultPeerIdle is how long chat --bind keeps a silent peer before

@@ -3,11 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 
 	"golang.org/x/term"
 )
@@ -21,7 +20,9 @@ import (
 // it, so that an incoming line never lands in the middle of a half-typed
 // one. Keys: backspace, Ctrl-U (erase to the start), left/right,
 // Home/End, up/down (history), Enter; Ctrl-D on an empty line ends the
-// input, Ctrl-C interrupts as it does outside raw mode.
+// input. Raw mode turns off the signal Ctrl-C would send, so the console
+// reads Ctrl-C itself and cancels the context it gives the command
+// (console.context), which then ends as it does on SIGINT.
 //
 // Otherwise (pipes, files), lines are read as they come and output is
 // written as it is.
@@ -34,19 +35,22 @@ type console struct {
 	fd      int
 	state   *term.State
 	stop    chan struct{}
-	winch   chan os.Signal
+	intr    chan struct{} // closed at the first Ctrl-C
+	intrMu  sync.Once
+	winch   func() // stops the window-size watcher
 	closeMu sync.Once
 }
 
 // openConsole sets up the console. prompt is shown on a terminal only.
 func openConsole(stdin io.Reader, stdout, stderr io.Writer, prompt string) *console {
-	c := &console{lines: make(chan []byte), out: &lockedWriter{w: stdout}, errw: &lockedWriter{w: stderr}, stop: make(chan struct{})}
+	c := &console{lines: make(chan []byte), out: &lockedWriter{w: stdout}, errw: &lockedWriter{w: stderr},
+		stop: make(chan struct{}), intr: make(chan struct{})}
 	in, inOK := stdin.(*os.File)
 	out, outOK := stdout.(*os.File)
 	if inOK && outOK && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(out.Fd())) {
 		if st, err := term.MakeRaw(int(in.Fd())); err == nil {
 			c.fd, c.state = int(in.Fd()), st
-			c.term = term.NewTerminal(&rawIO{r: in, w: out}, prompt)
+			c.term = term.NewTerminal(&rawIO{r: in, w: out, ctrlC: c.interrupt}, prompt)
 			if w, h, err := term.GetSize(int(out.Fd())); err == nil {
 				_ = c.term.SetSize(w, h)
 			}
@@ -54,9 +58,7 @@ func openConsole(stdin io.Reader, stdout, stderr io.Writer, prompt string) *cons
 			if isSameTerminal(stderr, out) {
 				c.errw = c.term
 			}
-			c.winch = make(chan os.Signal, 1)
-			signal.Notify(c.winch, syscall.SIGWINCH)
-			go c.resize(int(out.Fd()))
+			c.winch = watchResize(c.term, int(out.Fd()), c.stop)
 			go c.readTerm()
 			return c
 		}
@@ -82,17 +84,21 @@ func (c *console) readTerm() {
 	}
 }
 
-func (c *console) resize(fd int) {
-	for {
+// interrupt records a Ctrl-C typed in raw mode.
+func (c *console) interrupt() { c.intrMu.Do(func() { close(c.intr) }) }
+
+// context returns parent, also cancelled when Ctrl-C is typed at the
+// prompt.
+func (c *console) context(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
 		select {
-		case <-c.winch:
-			if w, h, err := term.GetSize(fd); err == nil {
-				_ = c.term.SetSize(w, h)
-			}
-		case <-c.stop:
-			return
+		case <-c.intr:
+			cancel()
+		case <-ctx.Done():
 		}
-	}
+	}()
+	return ctx, cancel
 }
 
 // close puts the terminal back as it was. The goroutine that reads
@@ -101,7 +107,7 @@ func (c *console) close() {
 	c.closeMu.Do(func() {
 		close(c.stop)
 		if c.term != nil {
-			signal.Stop(c.winch)
+			c.winch()
 			// Leave the cursor on a line of its own.
 			_, _ = c.term.Write(nil)
 			_ = term.Restore(c.fd, c.state)
@@ -110,19 +116,21 @@ func (c *console) close() {
 }
 
 // rawIO is the terminal's input and output in raw mode. Raw mode turns
-// off the signals the terminal would send, so rawIO does it: Ctrl-C
-// sends SIGINT to this process, as it would in cooked mode.
+// off the signals the terminal would send, so rawIO takes Ctrl-C out of
+// the input and calls ctrlC (the line editor would read it as the end of
+// input).
 type rawIO struct {
-	r io.Reader
-	w io.Writer
+	r     io.Reader
+	w     io.Writer
+	ctrlC func()
 }
 
 func (t *rawIO) Read(p []byte) (int, error) {
 	for {
 		n, err := t.r.Read(p)
-		if i := bytes.IndexByte(p[:n], 3); i >= 0 { // Ctrl-C
-			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
-			n = copy(p[i:], p[i+1:n]) + i
+		if bytes.IndexByte(p[:n], 3) >= 0 { // Ctrl-C
+			t.ctrlC()
+			n = copy(p, bytes.ReplaceAll(p[:n], []byte{3}, nil))
 		}
 		if n > 0 || err != nil {
 			return n, err

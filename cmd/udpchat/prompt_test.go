@@ -51,7 +51,7 @@ func startPane(t *testing.T, args ...string) *tmuxPane {
 	// is attached, so that nothing is drawn before the FIFO sees it.
 	p.run("new-session", "-d", "-s", "t", "-x", "100", "-y", "12",
 		"-e", "NO_COLOR=1", "-e", "GORACE="+goraceEnv(),
-		shellQuote(tmux)+" -S "+shellQuote(p.sock)+" wait-for start; exec "+strings.Join(cmdline, " "))
+		shellQuote(tmux)+" -S "+shellQuote(p.sock)+" wait-for start; "+strings.Join(cmdline, " ")+"; echo udpchat-exit=$?; sleep 60")
 	t.Cleanup(func() { _ = exec.Command(tmux, "-S", p.sock, "kill-server").Run() })
 	go func() {
 		f, err := os.Open(fifo) // waits for pipe-pane's writer
@@ -161,4 +161,23 @@ func checkPrompt(t *testing.T, pane *tmuxPane, prompt, shown string, say func(st
 	}
 	pane.run("send-keys", "-t", "t", "-l", "f")
 	pane.run("send-keys", "-t", "t", "Enter")
+}
+
+// TestPromptCtrlC: Ctrl-C at the prompt (raw mode: no signal from the
+// terminal) interrupts room join as SIGINT would: it says goodbye, the
+// others see it leave, and it exits 130.
+func TestPromptCtrlC(t *testing.T) {
+	srv := startChild(t, "room", "serve", "127.0.0.1:0")
+	addr := srv.expectErr(`listening on (\S+)`)[1]
+	bob := startChild(t, "room", "join", addr, "--nick", "bob")
+	bob.expectOut(`^\* nobody else is here yet$`)
+	pane := startPane(t, "room", "join", addr, "--nick", "alice")
+	pane.waitDrawn("alice> ")
+	bob.expectOut(`^\* alice joined$`)
+	pane.run("send-keys", "-t", "t", "-l", "half")
+	pane.waitDrawn("half")
+	pane.run("send-keys", "-t", "t", "C-c")
+	pane.waitDrawn("interrupted; left")
+	bob.expectOut(`^\* alice left$`)
+	pane.waitDrawn("udpchat-exit=130")
 }

@@ -419,7 +419,9 @@ func runRoomJoin(c *cli.Context) error {
 	defer con.close()
 	fmt.Fprintf(con.errw, "joined %s as %s; type a line and press Enter to send it; \"exit\" or Ctrl-D leaves\n", where, o.nick)
 	j := &joiner{m: m, con: con, json: o.json, jw: newJSONWriter(con.out)}
-	return j.run(c.Context)
+	ctx, cancel := con.context(c.Context) // Ctrl-C at the prompt, too
+	defer cancel()
+	return j.run(ctx)
 }
 
 // pickIface returns the interface for a multicast room: --iface, or the
