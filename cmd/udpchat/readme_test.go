@@ -54,7 +54,9 @@ import (
 // (round-trip times, rates), every port of a loopback address, and
 // whatever each -mask REGEXP matches, and every number in the lines that
 // a -vary REGEXP matches. Other integers (counts, sizes) and all the words
-// are compared exactly.
+// are compared exactly. A line "..." in the README block stands for any
+// number of lines, so that a long output can be shown as an excerpt (after
+// -update, which writes the whole output, put the "..." back).
 
 // exampleTagRE matches the tag before a README example.
 var exampleTagRE = regexp.MustCompile(`^<!-- example ([a-z0-9-]+): (testdata/script/[a-z0-9_]+\.txtar) -->$`)
@@ -274,8 +276,40 @@ func cmdReadme(ts *testscript.TestScript, neg bool, args []string) {
 	if w == g {
 		return
 	}
+	if strings.Contains("\n"+w, "\n...\n") {
+		if elidedMatch(strings.Split(w, "\n"), strings.Split(g, "\n")) {
+			return
+		}
+		ts.Fatalf("README.md example %s (line %d) does not match what udpchat printed, its \"...\" lines standing for any lines (run with -update if the change is intended, then put the \"...\" back):\n%s\nprinted in full:\n%s",
+			name, ex.line, ex.text, got)
+	}
 	ts.Fatalf("README.md example %s (line %d) differs from what udpchat printed (lines as README has them, then as printed; run with -update if the change is intended):\n%s\nprinted in full:\n%s",
 		name, ex.line, maskedDiff(ex.text, got, w, g, ex.line), got)
+}
+
+// elidedMatch matches lines against want, where a line "..." in want
+// stands for any number of lines (an excerpt of a long output).
+func elidedMatch(want, got []string) bool {
+	memo := map[[2]int]bool{}
+	var match func(i, j int) bool
+	match = func(i, j int) bool {
+		k := [2]int{i, j}
+		if v, ok := memo[k]; ok {
+			return v
+		}
+		var r bool
+		switch {
+		case i == len(want):
+			r = j == len(got)
+		case want[i] == "...":
+			r = match(i+1, j) || j < len(got) && match(i, j+1)
+		default:
+			r = j < len(got) && want[i] == got[j] && match(i+1, j+1)
+		}
+		memo[k] = r
+		return r
+	}
+	return match(0, 0)
 }
 
 // maskedDiff lists the lines that differ once masked, unmasked.
@@ -535,6 +569,10 @@ func TestParseReadmeExamples(t *testing.T) {
 		if _, err := parseReadmeExamples([]byte(bad)); err == nil {
 			t.Errorf("parseReadmeExamples(%q) succeeded, want an error", bad)
 		}
+	}
+	if !elidedMatch([]string{"a", "...", "d"}, []string{"a", "b", "c", "d"}) || !elidedMatch([]string{"a", "...", "b"}, []string{"a", "b"}) ||
+		elidedMatch([]string{"a", "...", "d"}, []string{"a", "b", "c"}) || elidedMatch([]string{"a", "c"}, []string{"a", "b", "c"}) {
+		t.Error("elidedMatch: \"...\" does not stand for any number of lines")
 	}
 	m := maskText("rtt 0.197/1.5 ms from 127.0.0.1:41234 to 10.0.0.1, 3 datagrams in 0.14.\n  - 16 retransmissions\n", defaultMasks,
 		[]*regexp.Regexp{regexp.MustCompile(`^  - `)})
