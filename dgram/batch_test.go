@@ -245,6 +245,60 @@ func BenchmarkLoopback(b *testing.B) {
 			}
 		})
 	}
+	// a Conn with every piece of metadata on, answering from the address
+	// each datagram was sent to (a wildcard server's path)
+	b.Run("conn-meta-32", func(b *testing.B) {
+		su, err := net.ListenUDP("udp4", &net.UDPAddr{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv, err := NewConn(su, ConnConfig{Batch: 32, Dst: true, TTL: true, Drops: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer srv.Close()
+		SetBuffers(su, 4<<20, 0)
+		cu, err := DialAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), LocalAddrPort(su).Port()), netip.AddrPort{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cli, _ := NewConn(cu, ConnConfig{Batch: 32})
+		defer cli.Close()
+		out, in, back := make([]Message, 32), make([]Message, 32), make([]Message, 32)
+		for i := range out {
+			out[i].Buf, in[i].Buf = make([]byte, 64), make([]byte, 2048)
+		}
+		b.ReportAllocs()
+		b.SetBytes(64)
+		srv.SetReadDeadline(time.Now().Add(time.Minute))
+		cu.SetReadDeadline(time.Now().Add(time.Minute))
+		for i := 0; i < b.N; i += 32 {
+			if _, err := cli.WriteBatch(out); err != nil {
+				b.Fatal(err)
+			}
+			for got := 0; got < 32; {
+				n, err := srv.ReadBatch(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for k := range in[:n] {
+					back[got+k].ReplyTo(&in[k])
+					back[got+k].Buf = in[k].Buf[:in[k].N]
+				}
+				got += n
+			}
+			if _, err := srv.WriteBatch(back); err != nil {
+				b.Fatal(err)
+			}
+			for got := 0; got < 32; {
+				n, err := cli.ReadBatch(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += n
+			}
+		}
+	})
 	b.Run("ReadFrom-WriteTo", func(b *testing.B) {
 		srv, cli := pairT(b, "udp4")
 		out := make([]byte, 64)
