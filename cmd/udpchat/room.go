@@ -179,7 +179,12 @@ func runRoomServe(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "room server listening on %s (UDP%s); join with: udpchat room join %s --nick NAME; Ctrl-C stops it\n",
 		local, sealed, joinAddr(local))
-	<-c.Context.Done()
+	var failed error
+	select {
+	case <-c.Context.Done():
+	case <-srv.Done():
+		failed = srv.Err()
+	}
 	srv.Close()
 	st := srv.Stats()
 	if js {
@@ -194,6 +199,9 @@ func runRoomServe(c *cli.Context) error {
 		if key != nil {
 			fmt.Fprintf(out, "sealed: %s\n", rejectedText(st.Rejected))
 		}
+	}
+	if failed != nil {
+		return fmt.Errorf("the room server stopped: %w", failed)
 	}
 	return cli.Exit("", 130)
 }
@@ -446,7 +454,7 @@ func joinError(c *cli.Context, err error, where string) error {
 		if re.Code == room.RefuseNickTaken {
 			hint = "; pick another with --nick"
 		}
-		return fmt.Errorf("%s refused to let %s in: %s%s", where, c.String("nick"), re.Reason, hint)
+		return fmt.Errorf("%s refused to let %s in: %s%s", where, c.String("nick"), showPayload([]byte(re.Reason)), hint)
 	case errors.Is(err, context.Canceled):
 		return cli.Exit("", 130)
 	}

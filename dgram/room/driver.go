@@ -60,11 +60,12 @@ type driver struct {
 	closing chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
-	readErr error // why the reader stopped, when not Close
+	readErr error         // why the reader stopped, when not Close (under mu)
+	dead    chan struct{} // closed when the reader stopped on an error
 }
 
 func newDriver(conn dgram.BatchConn, clock Clock, key *seal.Key) (*driver, error) {
-	d := &driver{conn: conn, clock: clock, kick: make(chan struct{}, 1), closing: make(chan struct{})}
+	d := &driver{conn: conn, clock: clock, kick: make(chan struct{}, 1), closing: make(chan struct{}), dead: make(chan struct{})}
 	if key != nil {
 		s, err := key.NewSealer()
 		if err != nil {
@@ -171,6 +172,7 @@ func (d *driver) reader() {
 			if isRefused(err) {
 				continue
 			}
+			close(d.dead)
 			return
 		}
 		d.mu.Lock()

@@ -405,3 +405,30 @@ func TestSealed(t *testing.T) {
 		t.Errorf("stats %+v: want unsealed and bad-tag rejections, 2 members, 2 hellos", st)
 	}
 }
+
+// TestServerDone: a server whose socket fails says so (Done, Err)
+// instead of sitting there.
+func TestServerDone(t *testing.T) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := dgram.NewConn(c, dgram.ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(uc, ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc.Close() // under the server's feet
+	select {
+	case <-s.Done():
+	case <-time.After(wait):
+		t.Fatal("Done not closed after the socket failed")
+	}
+	if err := s.Err(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Err = %v, want net.ErrClosed", err)
+	}
+	s.Close()
+}

@@ -245,6 +245,17 @@ func (s *Server) Stats() ServerStats {
 	return st
 }
 
+// Done is closed if the server stops serving on its own: reading its
+// socket failed (Err says how). Close does not close it.
+func (s *Server) Done() <-chan struct{} { return s.d.dead }
+
+// Err is why the server stopped serving on its own, or nil.
+func (s *Server) Err() error {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.readErr
+}
+
 // Close tells the members that the room closes (one RESET each, not
 // retransmitted), stops the server and waits for its goroutines. It
 // leaves the Conn open. It returns nil, or why the server had stopped
@@ -259,5 +270,5 @@ func (s *Server) Close() error {
 	s.d.mu.Unlock()
 	s.d.close()
 	s.flushLog()
-	return s.d.readErr
+	return s.Err()
 }
