@@ -17,7 +17,7 @@ type sent struct {
 
 // capture returns an out function that decodes and keeps what a machine
 // sends.
-func capture(t *testing.T, into *[]sent) func([]byte, netip.AddrPort, route) {
+func capture(t testing.TB, into *[]sent) func([]byte, netip.AddrPort, route) {
 	return func(b []byte, to netip.AddrPort, _ route) {
 		var p Packet
 		if err := Decode(b, &p); err != nil {
@@ -148,7 +148,7 @@ func TestGroupRepair(t *testing.T) {
 
 // hubMember joins a hub driven by hand, as a member at from would, and
 // returns its session.
-func hubMember(t *testing.T, h *hub, out *[]sent, from netip.AddrPort, nick string, now time.Time) uint64 {
+func hubMember(t testing.TB, h *hub, out *[]sent, from netip.AddrPort, nick string, now time.Time) uint64 {
 	t.Helper()
 	session := uint64(from.Port())
 	feed := func(p Packet) {
