@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -45,6 +46,9 @@ import (
 //	    whose announcement comes before it is really ready).
 //	show OUT LINE...
 //	    appends lines of text (a comment, a line typed at a prompt).
+//	waitfor NAME REGEXP
+//	    waits until the background process NAME has printed a line that
+//	    matches, before the transcript goes on (to signal it, say).
 //	readme NAME [-sub OLD=NEW]... [-mask REGEXP]... [-vary REGEXP]... FILE...
 //	    compares README's example NAME with the files, concatenated.
 //
@@ -422,6 +426,33 @@ func cmdTerm(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("exit status %d, want %d", got, want)
 	}
 	appendFile(ts, out, displayLine(show, args[1:])+string(merged))
+}
+
+// cmdWaitFor runs `waitfor NAME REGEXP`: waits until the output of the
+// background process NAME (stdout or stderr, as its lines come) matches
+// REGEXP, for the moment to signal it.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitfor NAME REGEXP")
+	}
+	p := getProc(ts, args[0])
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	deadline := time.After(readyTimeout)
+	found := make(chan bool, 2)
+	stop := make(chan time.Time)
+	defer close(stop)
+	for _, b := range []*lockedBuffer{&p.stdout, &p.stderr} {
+		go func() {
+			found <- b.waitFor(re, stop)
+		}()
+	}
+	select {
+	case <-found:
+		// one matched (or was stopped: only when this returns)
+	case <-deadline:
+		ts.Fatalf("%s printed nothing matching %q within %v\nstdout:\n%s\nstderr:\n%s", args[0], args[1], readyTimeout, p.stdout.String(), p.stderr.String())
+	}
 }
 
 // cmdShow runs `show OUT LINE...`.

@@ -73,6 +73,7 @@ func TestScripts(t *testing.T) {
 			"term":        cmdTerm,
 			"show":        cmdShow,
 			"readme":      cmdReadme,
+			"waitfor":     cmdWaitFor,
 			"netpath":     cmdNetpath,
 			"roomsession": cmdRoomSession,
 		},
@@ -103,14 +104,40 @@ type proc struct {
 }
 
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed at the next write
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 	return l.b.Write(p)
+}
+
+// waitFor waits until the buffer's text matches re, or the deadline.
+func (l *lockedBuffer) waitFor(re *regexp.Regexp, deadline <-chan time.Time) bool {
+	for {
+		l.mu.Lock()
+		if re.Match(l.b.Bytes()) {
+			l.mu.Unlock()
+			return true
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			return false
+		}
+	}
 }
 
 func (l *lockedBuffer) String() string {

@@ -270,10 +270,11 @@ type loop struct {
 	flusher Flusher
 	every   time.Duration
 
-	lastFlush time.Time
-	pending   bool // the Flusher has unflushed output
-	delivered uint64
-	sealBuf   []byte
+	lastFlush     time.Time
+	pending       bool // the Flusher has unflushed output
+	rejectedShown bool // Rejected was called in this batch: its output wants flushing too
+	delivered     uint64
+	sealBuf       []byte
 }
 
 func newLoop(s *Server, bc dgram.BatchConn) *loop {
@@ -413,7 +414,8 @@ batch:
 	if err != nil {
 		return got, err
 	}
-	if l.flusher != nil && got > 0 {
+	if l.flusher != nil && (got > 0 || l.rejectedShown) {
+		l.rejectedShown = false
 		l.pending = true
 		if now.Sub(l.lastFlush) >= l.every {
 			return got, l.flush(now)
@@ -436,6 +438,7 @@ func (l *loop) serveOne(m *dgram.Message, d []byte, now time.Time, got *int) err
 		if c != seal.None {
 			s.rejected.Add(1)
 			if s.Rejected != nil {
+				l.rejectedShown = true // what Rejected wrote is flushed as a delivery's would be
 				return s.Rejected(r, c)
 			}
 			return nil

@@ -321,3 +321,27 @@ type flushCounter struct {
 
 func (f *flushCounter) ServeDatagram(w ResponseWriter, r *Request) error { f.n++; return nil }
 func (f *flushCounter) Flush() error                                     { f.flushed <- f.n; return nil }
+
+// What Rejected writes is flushed as a delivery's output is: a lone
+// forged datagram shows at once, not when the next good one comes.
+func TestRejectedIsFlushed(t *testing.T) {
+	k, err := seal.NewKey(bytes.Repeat([]byte{7}, seal.SecretLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &flushCounter{handled: make(chan struct{}, 10), flushed: make(chan int, 10)}
+	srv := &Server{Handler: f, FlushEvery: time.Hour, Opener: k.NewOpener(seal.Config{}),
+		Rejected: func(r *Request, c seal.Cause) error { return nil }}
+	conn, _ := start(t, "127.0.0.1:0", srv)
+	c, _ := dgram.DialAddrPort(dgram.LocalAddrPort(conn), netip.AddrPort{})
+	defer c.Close()
+	c.Write([]byte("not sealed"))
+	select {
+	case n := <-f.flushed:
+		if n != 0 {
+			t.Errorf("flushed with %d datagrams handled, want 0 (the forged one is rejected)", n)
+		}
+	case <-time.After(testDeadline):
+		t.Fatal("no flush after a lone rejected datagram")
+	}
+}
