@@ -305,9 +305,9 @@ func roomJoinCommand() *cli.Command {
 			"  udpchat room join --group 239.255.0.1:9000 --nick bob\n" +
 			"  udpchat room join --group 239.255.0.1:9000 --iface eth0 --nick bob    # the LAN",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "nick", Aliases: []string{"n"}, Usage: "speak as `NAME`"},
-			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "join the multicast room of `GROUP:PORT` (e.g. 239.255.0.1:9000) instead of a server"},
-			&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "with --group, use the interface `NAME` (default: loopback, this host only)"},
+			&cli.StringFlag{Name: "nick", Usage: "speak as `NAME`"},
+			&cli.StringFlag{Name: "group", Usage: "join the multicast room of `GROUP:PORT` (e.g. 239.255.0.1:9000) instead of a server"},
+			&cli.StringFlag{Name: "iface", Usage: "with --group, use the interface `NAME` (default: loopback, this host only)"},
 			&cli.IntFlag{Name: "ttl", Value: room.DefaultTTL, Usage: "with --group, send with TTL (hop limit) `N`: 1 keeps it on the link"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: members, message, join, leave, missed, and a summary"},
 			keyFileFlag(),
