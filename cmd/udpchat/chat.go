@@ -127,7 +127,11 @@ func runChat(c *cli.Context) error {
 	}
 	ctx, cancel := con.context(c.Context) // Ctrl-C at the prompt, too
 	defer cancel()
-	return ch.run(ctx, con.lines)
+	err = ch.run(ctx, con.lines)
+	if err == nil && con.interrupted() {
+		return cli.Exit("", 130) // as a Ctrl-C from the terminal would (run maps signals)
+	}
+	return err
 }
 
 // defaultPeerIdle is how long chat --bind keeps a silent peer before

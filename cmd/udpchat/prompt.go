@@ -87,6 +87,16 @@ func (c *console) readTerm() {
 // interrupt records a Ctrl-C typed in raw mode.
 func (c *console) interrupt() { c.intrMu.Do(func() { close(c.intr) }) }
 
+// interrupted reports whether Ctrl-C was typed at the prompt.
+func (c *console) interrupted() bool {
+	select {
+	case <-c.intr:
+		return true
+	default:
+		return false
+	}
+}
+
 // context returns parent, also cancelled when Ctrl-C is typed at the
 // prompt.
 func (c *console) context(parent context.Context) (context.Context, context.CancelFunc) {

@@ -181,3 +181,15 @@ func TestPromptCtrlC(t *testing.T) {
 	bob.expectOut(`^\* alice left$`)
 	pane.waitDrawn("udpchat-exit=130")
 }
+
+// TestPromptCtrlCChat: Ctrl-C at chat's prompt ends it as Ctrl-C does
+// elsewhere: the summary, and exit 130.
+func TestPromptCtrlCChat(t *testing.T) {
+	b := startChild(t, "chat", "--bind", "127.0.0.1:0")
+	addr := b.expectErr(`listening on (\S+) \(UDP\)`)[1]
+	pane := startPane(t, "chat", addr)
+	pane.waitDrawn("> ")
+	pane.run("send-keys", "-t", "t", "C-c")
+	pane.waitDrawn("interrupted; bye")
+	pane.waitDrawn("udpchat-exit=130")
+}
