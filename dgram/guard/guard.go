@@ -135,6 +135,19 @@ func (b *bucket) take(now time.Time, rate float64) bool {
 	return false
 }
 
+// has refills b like take and reports whether it holds a token, without
+// taking it.
+func (b *bucket) has(now time.Time, rate float64) bool {
+	if rate < 0 {
+		return true
+	}
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(rate, b.tokens+d.Seconds()*rate)
+		b.last = now
+	}
+	return b.tokens >= 1
+}
+
 // entry is what a table remembers about one address: its bucket and v.
 type entry[T any] struct {
 	addr   netip.Addr

@@ -278,8 +278,10 @@ func TestLimiter(t *testing.T) {
 	if c[Allow]+c[SourceRate]+c[TotalRate] != 2000 || c[TotalRate] == 0 || c[SourceRate] == 0 {
 		t.Errorf("counts %v", c)
 	}
-	if l.Sources() != 50 || l.Evicted() != 1001-50 {
-		t.Errorf("%d sources, %d evicted", l.Sources(), l.Evicted())
+	// once the global bucket is empty, addresses are not even looked up:
+	// only those that came before take a place in the table
+	if l.Sources() != 50 || l.Evicted() == 0 || l.Evicted() > uint64(allowed)+1 {
+		t.Errorf("%d sources, %d evicted (%d allowed)", l.Sources(), l.Evicted(), allowed)
 	}
 	// No limit.
 	l = NewLimiter(LimiterConfig{PerSource: -1, Total: -1})

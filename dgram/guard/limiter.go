@@ -47,12 +47,18 @@ func NewLimiter(cfg LimiterConfig) *Limiter {
 // The verdict is counted.
 func (l *Limiter) Allow(addr netip.Addr, now time.Time) Verdict {
 	v := Allow
-	e := l.sources.get(addr.Unmap(), now, l.cfg.PerSource)
-	switch {
-	case !e.bucket.take(now, l.cfg.PerSource):
-		v = SourceRate
-	case !l.total.take(now, l.cfg.Total):
+	if !l.total.has(now, l.cfg.Total) {
+		// The global bucket is empty (a flood from many addresses): no
+		// need to look the address up, nor to take its token.
 		v = TotalRate
+	} else {
+		e := l.sources.get(addr.Unmap(), now, l.cfg.PerSource)
+		switch {
+		case !e.bucket.take(now, l.cfg.PerSource):
+			v = SourceRate
+		case !l.total.take(now, l.cfg.Total):
+			v = TotalRate
+		}
 	}
 	l.counts[v]++
 	return v
