@@ -92,6 +92,7 @@ var (
 // GuardError is the error of a reply the guard refused.
 type GuardError struct{ Verdict guard.Verdict }
 
+// Error names the guard's verdict.
 func (e *GuardError) Error() string {
 	return "serve: reply refused by the guard: " + e.Verdict.String()
 }
