@@ -2,6 +2,7 @@ package dgram
 
 import (
 	"encoding/binary"
+	"io"
 	"net"
 	"net/netip"
 	"syscall"
@@ -204,6 +205,9 @@ func (s *batchSys) write(b *Batch, ms []Message) (int, error) {
 		}
 		if s.errno != 0 {
 			return done, &net.OpError{Op: "write", Net: "udp", Err: s.errno}
+		}
+		if s.n <= 0 { // the kernel took nothing and said nothing: do not spin
+			return done, &net.OpError{Op: "write", Net: "udp", Err: io.ErrShortWrite}
 		}
 		for j := range s.n {
 			if e := s.ends[j]; e < 0 || e >= len(ms[s.owner[j]].Buf) {
