@@ -219,17 +219,22 @@ func TestGroupLossy(t *testing.T) {
 	if err := members[2].Leave(ctx); err != nil {
 		t.Errorf("carol: Leave = %v", err)
 	}
-	st := members[2].Stats()
-	if st.Nacks == 0 || st.Recovered == 0 || st.Duplicates == 0 || st.Missed != 0 {
-		t.Errorf("carol's stats %+v: want NACKs, recoveries, duplicates and nothing missed", st)
-	}
-	var repairs uint64
+	// Repairs happened (who asked and who repeated, the seed and the
+	// timing of the other datagrams decide), and nothing was given up.
+	var total GroupStats
 	for _, m := range members {
-		repairs += m.Stats().Repairs
-		t.Logf("%s: %+v", m.Nick(), m.Stats())
+		st := m.Stats()
+		t.Logf("%s: %+v", m.Nick(), st)
+		total.Nacks += st.Nacks
+		total.Repairs += st.Repairs
+		total.Recovered += st.Recovered
+		total.Duplicates += st.Duplicates
+		if st.Missed != 0 {
+			t.Errorf("%s missed %d messages", m.Nick(), st.Missed)
+		}
 	}
-	if repairs == 0 {
-		t.Error("no repairs sent")
+	if total.Nacks == 0 || total.Repairs == 0 || total.Recovered == 0 || total.Duplicates == 0 {
+		t.Errorf("in all: %+v; want NACKs, repairs, recoveries and duplicates", total)
 	}
 	wc.Close()
 }

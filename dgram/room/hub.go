@@ -58,19 +58,30 @@ func (b *bucket) take(now time.Time, rate, burst float64) bool {
 // clock. handle takes one datagram, tick runs the timers; both send
 // through out.
 type hub struct {
-	cfg    ServerConfig
-	key    [32]byte // cookie key
-	guard  *guard.Guard
-	out    func(b []byte, to netip.AddrPort, via route)
-	note   func(ServerEvent)
-	byAddr map[netip.AddrPort]*member
-	nicks  map[string]*member
-	order  []*member // by time of joining
-	queued int       // events queued over all members
-	stats  ServerStats
-	pkt    Packet
-	buf    []byte
+	cfg     ServerConfig
+	key     [32]byte // cookie key
+	guard   *guard.Guard
+	out     func(b []byte, to netip.AddrPort, via route)
+	note    func(ServerEvent)
+	byAddr  map[netip.AddrPort]*member
+	nicks   map[string]*member
+	order   []*member // by time of joining
+	queued  int       // events queued over all members
+	stats   ServerStats
+	refused map[attempt]bool // joins refused lately, counted once each
+	pkt     Packet
+	buf     []byte
 }
+
+// attempt is one member's try at joining: its address and session.
+type attempt struct {
+	addr    netip.AddrPort
+	session uint64
+}
+
+// maxRefusedKept bounds the table of refused attempts; when it is full it
+// starts again (an attempt may then be counted twice).
+const maxRefusedKept = 1024
 
 func newHub(cfg ServerConfig, out func([]byte, netip.AddrPort, route), note func(ServerEvent)) *hub {
 	h := &hub{cfg: cfg, out: out, note: note, guard: guard.New(cfg.Guard),
@@ -183,8 +194,20 @@ func (h *hub) reply(p *Packet, to netip.AddrPort, via route) {
 }
 
 func (h *hub) refuse(got []byte, p *Packet, from netip.AddrPort, to route, now time.Time, code uint8, reason string) {
-	h.stats.Refused++
-	h.note(ServerEvent{Type: EventRefused, Nick: string(p.Nick), Addr: from, Reason: reason})
+	// A member sends its HELLO or JOIN again until it has an answer: count
+	// and log each attempt (address and session) once.
+	k := attempt{from, p.Session}
+	if !h.refused[k] {
+		if len(h.refused) >= maxRefusedKept {
+			clear(h.refused)
+		}
+		if h.refused == nil {
+			h.refused = make(map[attempt]bool)
+		}
+		h.refused[k] = true
+		h.stats.Refused++
+		h.note(ServerEvent{Type: EventRefused, Nick: string(p.Nick), Addr: from, Reason: reason})
+	}
 	h.replyStranger(got, from, to, now, &Packet{Type: TypeRefuse, Session: p.Session, Code: code, Text: []byte(reason)})
 }
 

@@ -263,3 +263,22 @@ func TestHubStrangers(t *testing.T) {
 			len(out), rated, h.stats.Suppressed)
 	}
 }
+
+// TestHubRefusedOnce: a JOIN sent again (its REFUSE was slow or lost) is
+// refused again, but counted and logged once.
+func TestHubRefusedOnce(t *testing.T) {
+	var out []sent
+	var notes []ServerEvent
+	h := newHub(ServerConfig{}.withDefaults(), capture(t, &out), func(e ServerEvent) { notes = append(notes, e) })
+	hubMember(t, h, &out, netip.MustParseAddrPort("127.0.0.1:1001"), "alice", t0)
+	from := netip.MustParseAddrPort("127.0.0.1:1002")
+	out = nil
+	h.handle((&Packet{Type: TypeHello, Session: 9, Nick: []byte("Alice")}).Append(nil), from, route{}, t0)
+	join := (&Packet{Type: TypeJoin, Session: 9, Cookie: out[0].p.Cookie, Nick: []byte("Alice")}).Append(nil)
+	out = nil
+	h.handle(join, from, route{}, t0)
+	h.handle(join, from, route{}, t0)
+	if len(out) != 2 || out[1].p.Type != TypeRefuse || h.stats.Refused != 1 || len(notes) != 2 {
+		t.Errorf("a JOIN twice: %d answers, %d refused, %d notes (%+v); want 2 REFUSEs, 1 refused, 2 notes (a join, a refusal)", len(out), h.stats.Refused, len(notes), notes)
+	}
+}

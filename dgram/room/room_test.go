@@ -211,12 +211,14 @@ func TestRoomLossy(t *testing.T) {
 	if st.Up.Dropped == 0 || st.Down.Dropped == 0 || st.Up.Duplicated == 0 || st.Down.Reordered == 0 {
 		t.Errorf("the link did not impair both ways: up %+v down %+v", st.Up, st.Down)
 	}
-	ss := s.Stats()
-	if ss.Retransmits == 0 || ss.Duplicates == 0 {
-		t.Errorf("server stats %+v: want retransmissions and duplicates", ss)
+	// Repairs happened, on one side or the other (which side, the seed
+	// and the timing of the other datagrams decide).
+	ss, cs := s.Stats(), carol.Stats()
+	if ss.Retransmits+cs.Retransmits == 0 || ss.Duplicates+cs.Duplicates == 0 {
+		t.Errorf("server %+v, carol %+v: want retransmissions and duplicates", ss, cs)
 	}
 	t.Logf("server: %+v", ss)
-	t.Logf("carol: %+v", carol.Stats())
+	t.Logf("carol: %+v", cs)
 }
 
 // TestNickTaken: a second alice is refused, with the nick named.
@@ -401,8 +403,8 @@ func TestSealed(t *testing.T) {
 		}
 	}
 	st := s.Stats()
-	if st.Rejected[seal.Unsealed] == 0 || st.Rejected[seal.BadTag] == 0 || st.Members != 2 || st.Hellos != 2 {
-		t.Errorf("stats %+v: want unsealed and bad-tag rejections, 2 members, 2 hellos", st)
+	if st.Rejected[seal.Unsealed] == 0 || st.Rejected[seal.BadTag] == 0 || st.Members != 2 || st.Hellos < 2 {
+		t.Errorf("stats %+v: want unsealed and bad-tag rejections, 2 members, their hellos", st)
 	}
 }
 
