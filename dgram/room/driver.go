@@ -2,6 +2,7 @@ package room
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -115,8 +116,11 @@ func (d *driver) flush() {
 	q := d.wq
 	for len(q) > 0 {
 		n, err := d.conn.WriteBatch(q)
-		if err == nil {
+		if n >= len(q) {
 			break
+		}
+		if err == nil {
+			err = io.ErrShortWrite // a BatchConn that breaks its contract
 		}
 		// The message at n failed: count it and send the rest.
 		d.sendErrs++
