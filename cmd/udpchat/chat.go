@@ -47,6 +47,7 @@ func chatCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "bind", Aliases: []string{"s"}, Usage: "bind the local side to `ADDR`; without HOST:PORT, wait there for a peer"},
 			keyFileFlag(),
+			pcapFlag(),
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"w"}, Value: &durationValue{}, Usage: "end the chat after `D` with no line sent or received (0: never)"},
 			&cli.GenericFlag{Name: "peer-idle", Value: &durationValue{d: defaultPeerIdle}, Usage: "with --bind, let another address become the peer once the peer has sent nothing for `D`"},
 			newlineFlag(), crlfFlag(),
@@ -56,7 +57,7 @@ func chatCommand() *cli.Command {
 	}
 }
 
-func runChat(c *cli.Context) error {
+func runChat(c *cli.Context) (err error) {
 	if c.NArg() > 1 {
 		return usagef(c, "chat takes one peer address, got %d arguments", c.NArg())
 	}
@@ -76,6 +77,11 @@ func runChat(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	cp, err := openCapture(c)
+	if err != nil {
+		return err
+	}
+	defer closeCapture(cp, &err)
 	var peer, local netip.AddrPort
 	if bind != "" {
 		if local, err = dgram.ResolveListen(c.Context, bind); err != nil {
@@ -104,7 +110,7 @@ func runChat(c *cli.Context) error {
 		return err
 	}
 	ch := &chat{conn: conn, timeout: durationFlag(c, "timeout"), activity: make(chan struct{}, 1), connected: peer.IsValid(), peer: peer,
-		peerIdle: peerIdle, now: time.Now, end: end, linger: linger}
+		peerIdle: peerIdle, now: time.Now, end: end, linger: linger, cap: cp}
 	if ch.keys, err = newKeyring(key); err != nil {
 		conn.Close()
 		return err
@@ -139,6 +145,7 @@ func runChat(c *cli.Context) error {
 const defaultPeerIdle = 30 * time.Second
 
 type chat struct {
+	cap       *capture // --pcap
 	conn      *net.UDPConn
 	bc        *dgram.Conn // --bind: conn, to send from the address the peer contacted
 	connected bool
@@ -296,6 +303,9 @@ func (ch *chat) send(line []byte) {
 	write := func() error {
 		if ch.connected {
 			_, err := ch.conn.Write(line)
+			if err == nil {
+				ch.cap.sentOn(ch.conn, line)
+			}
 			return err
 		}
 		// from the address the peer wrote to, so that a peer on a
@@ -305,6 +315,13 @@ func (ch *chat) send(line []byte) {
 		to := ch.contacted[peer]
 		ch.mu.Unlock()
 		_, err := ch.bc.WriteBatch([]dgram.Message{{Buf: line, Addr: peer, Local: to.To, IfIndex: to.IfIndex}})
+		if err == nil {
+			from := to.To
+			if !from.IsValid() {
+				from = dgram.LocalAddrPort(ch.conn)
+			}
+			ch.cap.sent(from, peer, line)
+		}
 		return err
 	}
 	if err = write(); err != nil {
@@ -416,6 +433,9 @@ func (ch *chat) receive() error {
 	r := dgram.NewReader(ch.conn, 0)
 	for {
 		d, err := r.Read()
+		if err == nil {
+			ch.cap.receivedOn(ch.conn, d)
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/netem"
+	"github.com/udpchat/udpchat/dgram/pcap"
 	"github.com/udpchat/udpchat/dgram/seq"
 )
 
@@ -47,6 +48,7 @@ func demoCommand() *cli.Command {
 		&cli.GenericFlag{Name: "interval", Aliases: []string{"i"}, Value: &durationValue{d: time.Millisecond}, Usage: "send one datagram every `D`"},
 		&cli.StringFlag{Name: "svg", Usage: "draw the sequence plot into `FILE` (an SVG image)"},
 		&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines instead of text"},
+		pcapFlag(),
 	}
 	flags = append(flags, impairFlags(false)...)
 	return &cli.Command{
@@ -85,9 +87,10 @@ type demoOpts struct {
 	errw     io.Writer // progress, for runs over a second
 	errTTY   bool
 	progress *demoProgress // of the run under way
+	cap      *capture      // --pcap
 }
 
-func runDemo(c *cli.Context) error {
+func runDemo(c *cli.Context) (err error) {
 	if c.NArg() > 1 {
 		return usagef(c, "demo takes one scenario, got %q", c.Args().Slice())
 	}
@@ -152,6 +155,10 @@ func runDemo(c *cli.Context) error {
 	if err := checkImpairDeps(c, map[string][]netem.Config{"": links}); err != nil {
 		return err
 	}
+	if o.cap, err = openDemoCapture(c, names); err != nil {
+		return err
+	}
+	defer closeCapture(o.cap, &err)
 	var js *jsonWriter
 	if o.json {
 		js = newJSONWriter(c.App.Writer)
@@ -173,7 +180,7 @@ func runDemo(c *cli.Context) error {
 			if o.svg != "" {
 				return usagef(c, "--svg draws the scenarios of numbered datagrams, not fragments")
 			}
-			err = runFragmentsDemo(c.Context, c.App.Writer, js, o, nil)
+			err = runFragmentsDemo(c.Context, c.App.Writer, js, o, o.cap.writer())
 		default:
 			err = runScenario(c.Context, c.App.Writer, js, *findScenario(n), o)
 		}
@@ -346,24 +353,29 @@ func simulate(ctx context.Context, sc scenario, cfg netem.Config, o *demoOpts) (
 		}
 		if _, err := tx.Write(b); err != nil {
 			sendErr = err
+			return
 		}
 		if o.progress != nil {
 			o.progress.add(1)
 		}
+		o.cap.record(1, pcap.In, dgram.LocalAddrPort(tx), dgram.LocalAddrPort(rx), b, 0, "")
 	})
 	if err != nil {
 		return nil, err
 	}
+	var cur []byte // the datagram being decided, for --pcap
 	sim.OnDecide(func(d *netem.Decision) {
 		if i := int(d.Index) - 1; i < len(res.decisions) {
 			res.decisions[i] = *d
 		}
+		o.cap.record(0, pcap.Out, dgram.LocalAddrPort(tx), dgram.LocalAddrPort(rx), cur, 0, decisionText(d))
 	})
 	for i := 0; i < o.count && ctx.Err() == nil; i++ {
 		vt := t0.Add(time.Duration(i) * o.interval)
 		b := seq.Header{Type: seq.TypeData, Seq: uint64(i), Sent: start.Add(vt.Sub(t0)).UnixNano()}.Append(nil)
 		b = fmt.Appendf(b, "demo message %d", i)
 		b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+		cur = b
 		sim.Send(vt, b)
 	}
 	sim.Drain()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/udpchat/udpchat/dgram/netem"
@@ -50,41 +51,35 @@ type fragRun struct {
 
 // fragPacket is one packet offered to the link, for the decision hook.
 type fragPacket struct {
-	msg, piece, pieces int
-	pkt                []byte
-	at                 time.Time
+	msg, piece int
+	pkt        []byte
+	at         time.Time
 }
 
 // fragLink runs packets through a Sim in virtual time and records the
-// fate of each: lost, corrupted, or released (possibly twice).
+// fate of each: lost (dropped, or corrupted: the receiver's checksum
+// discards it) or released (possibly twice, possibly late).
 type fragLink struct {
-	sim     *netem.Sim
-	cur     *fragPacket
-	lostPkt func(p *fragPacket, d *netem.Decision)
-	bad     func(p *fragPacket)
-	capture func(b []byte, at time.Time, what string) // --pcap, or nil
+	sim  *netem.Sim
+	cur  *fragPacket
+	lost func(p *fragPacket, why string)
 }
 
-func newFragLink(cfg netem.Config, seed uint64, capture func([]byte, time.Time, string)) (*fragLink, error) {
-	l := &fragLink{capture: capture}
-	sim, err := netem.NewSim(cfg, seed, nil, func(b []byte, at time.Time) {
-		if l.capture != nil {
-			l.capture(b, at, "")
-		}
-	})
+func newFragLink(cfg netem.Config, seed uint64, release func(b []byte, at time.Time)) (*fragLink, error) {
+	l := &fragLink{}
+	if release == nil {
+		release = func([]byte, time.Time) {}
+	}
+	sim, err := netem.NewSim(cfg, seed, nil, release)
 	if err != nil {
 		return nil, err
 	}
 	sim.OnDecide(func(d *netem.Decision) {
-		p := l.cur
 		switch {
 		case d.Drop:
-			l.lostPkt(p, d)
-			if l.capture != nil {
-				l.capture(p.pkt, p.at, "dropped by the link: "+d.Cause.String())
-			}
+			l.lost(l.cur, "dropped by the link ("+d.Cause.String()+")")
 		case d.Corrupt:
-			l.bad(p)
+			l.lost(l.cur, fmt.Sprintf("corrupted by the link (bit %d flipped): the checksum discards it", d.Bit))
 		}
 	})
 	l.sim = sim
@@ -97,43 +92,48 @@ func (l *fragLink) send(p *fragPacket) {
 	l.sim.Send(p.at, p.pkt)
 }
 
-// runFragments runs both halves on cfg with the same seed.
-func runFragments(ctx context.Context, cfg netem.Config, o *demoOpts, w *pcap.Writer) (large, small *fragRun, err error) {
-	t0 := time.Now().Truncate(time.Second)
-	data := fragDatagram - seq.HeaderLen              // bytes of data in a large datagram
-	piece := fragMTU - pmtu.Overhead4 - seq.HeaderLen // bytes of data a small datagram carries
+// fragLost is what the link did to one message's packets.
+type fragLost struct {
+	n     int    // packets of it lost
+	first int    // the first one lost (fragment or piece index)
+	why   string // and why
+}
+
+// vtime is the virtual clock's origin.
+var vtime = time.Unix(0, 0)
+
+// fragHalf runs one half: large datagrams fragmented, or the same data in
+// datagrams that fit. release, when set, sees every packet the link lets
+// through, at its virtual time.
+func fragHalf(ctx context.Context, cfg netem.Config, o *demoOpts, large bool, release func(b []byte, at time.Time)) (*fragRun, []fragLost, error) {
+	data := fragDatagram - seq.HeaderLen
+	piece := fragMTU - pmtu.Overhead4 - seq.HeaderLen
 	pieces := (data + piece - 1) / piece
-
-	capture := func(iface int) func([]byte, time.Time, string) {
-		if w == nil {
-			return nil
-		}
-		return func(b []byte, at time.Time, what string) {
-			dir := pcap.In
-			if what != "" {
-				dir = pcap.Out // never left the link: recorded as sent
-			}
-			_ = w.WriteIP(t0.Add(at.Sub(time.Unix(0, 0))), b, iface, dir, fragComment(b, what, pieces))
-		}
+	pieceLen := func(j int) int { return min(piece, data-j*piece) }
+	r := &fragRun{datagrams: o.count, marks: make([]byte, o.count)}
+	if !large {
+		r.datagrams = o.count * pieces
 	}
-
-	if o.errw != nil {
-		prog := startDemoProgress(o.errw, o.errTTY, 2*o.count, 0)
-		defer prog.end()
-		o.progress = prog
-	}
-
-	// Large datagrams, fragmented.
-	large = &fragRun{datagrams: o.count, marks: make([]byte, o.count)}
-	for i := range large.marks {
-		large.marks[i] = markInOrder
-	}
-	ll, err := newFragLink(cfg, o.seed, capture(0))
+	lost := make([]fragLost, o.count)
+	var lostData uint64
+	l, err := newFragLink(cfg, o.seed, release)
 	if err != nil {
 		return nil, nil, err
 	}
-	ll.lostPkt = func(p *fragPacket, _ *netem.Decision) { large.dropped++; large.marks[p.msg] = markLost }
-	ll.bad = func(p *fragPacket) { large.corrupted++; large.marks[p.msg] = markLost }
+	l.lost = func(p *fragPacket, why string) {
+		if lost[p.msg].n == 0 {
+			lost[p.msg].first, lost[p.msg].why = p.piece, why
+		}
+		lost[p.msg].n++
+		if strings.HasPrefix(why, "corrupted") {
+			r.corrupted++
+		} else {
+			r.dropped++
+		}
+		if !large {
+			lostData += uint64(pieceLen(p.piece))
+		}
+	}
 	buf := make([]byte, fragDatagram)
 	var frags [][]byte
 	for i := range o.count {
@@ -143,86 +143,137 @@ func runFragments(ctx context.Context, cfg netem.Config, o *demoOpts, w *pcap.Wr
 		if o.progress != nil {
 			o.progress.add(1)
 		}
-		at := time.Unix(0, 0).Add(time.Duration(i) * o.interval)
-		payload := seq.Header{Type: seq.TypeData, Seq: uint64(i), Sent: t0.Add(at.Sub(time.Unix(0, 0))).UnixNano()}.Append(buf[:0])
-		payload = fillData(payload, fragDatagram)
-		pkt, err := pcap.AppendUDP(nil, fragSrc, fragDst, payload, pcap.IPOptions{ID: uint16(i + 1)})
-		if err != nil {
-			return nil, nil, err
-		}
-		if frags, err = pcap.FragmentIPv4(frags[:0], pkt, fragMTU); err != nil {
-			return nil, nil, err
-		}
-		for j, f := range frags {
-			large.packets++
-			ll.send(&fragPacket{msg: i, piece: j, pieces: len(frags), pkt: f, at: at})
-		}
-		large.payload += uint64(data)
-	}
-	ll.sim.Drain()
-	large.link = ll.sim.Counters()
-	for _, m := range large.marks {
-		if m == markInOrder {
-			large.delivered++
-			large.deliveredData += uint64(data)
-		}
-	}
-
-	// The same data in datagrams that fit: pieces per message.
-	small = &fragRun{datagrams: o.count * pieces, marks: make([]byte, o.count)}
-	lostPieces := make([]int, o.count)
-	var lostData uint64
-	pieceLen := func(j int) int { return min(piece, data-j*piece) }
-	sl, err := newFragLink(cfg, o.seed, capture(1))
-	if err != nil {
-		return nil, nil, err
-	}
-	sl.lostPkt = func(p *fragPacket, _ *netem.Decision) {
-		small.dropped++
-		lostPieces[p.msg]++
-		lostData += uint64(pieceLen(p.piece))
-	}
-	sl.bad = func(p *fragPacket) {
-		small.corrupted++
-		lostPieces[p.msg]++
-		lostData += uint64(pieceLen(p.piece))
-	}
-	for i := range o.count {
-		if i%256 == 0 && ctx.Err() != nil {
-			return nil, nil, ctx.Err()
-		}
-		if o.progress != nil {
-			o.progress.add(1)
-		}
-		at := time.Unix(0, 0).Add(time.Duration(i) * o.interval)
-		for j := range pieces {
-			q := uint64(i*pieces + j)
-			payload := seq.Header{Type: seq.TypeData, Seq: q, Sent: t0.Add(at.Sub(time.Unix(0, 0))).UnixNano()}.Append(buf[:0])
-			payload = fillData(payload, seq.HeaderLen+pieceLen(j))
-			pkt, err := pcap.AppendUDP(nil, fragSrc, fragDst, payload, pcap.IPOptions{ID: uint16(q + 1), DF: true})
+		at := vtime.Add(time.Duration(i) * o.interval)
+		if large {
+			payload := seq.Header{Type: seq.TypeData, Seq: uint64(i)}.Append(buf[:0])
+			pkt, err := pcap.AppendUDP(nil, fragSrc, fragDst, fillData(payload, fragDatagram), pcap.IPOptions{ID: uint16(i + 1)})
 			if err != nil {
 				return nil, nil, err
 			}
-			small.packets++
-			sl.send(&fragPacket{msg: i, piece: j, pieces: pieces, pkt: pkt, at: at})
+			if frags, err = pcap.FragmentIPv4(frags[:0], pkt, fragMTU); err != nil {
+				return nil, nil, err
+			}
+			for j, f := range frags {
+				r.packets++
+				l.send(&fragPacket{msg: i, piece: j, pkt: f, at: at})
+			}
+		} else {
+			for j := range pieces {
+				q := uint64(i*pieces + j)
+				payload := seq.Header{Type: seq.TypeData, Seq: q}.Append(buf[:0])
+				pkt, err := pcap.AppendUDP(nil, fragSrc, fragDst, fillData(payload, seq.HeaderLen+pieceLen(j)), pcap.IPOptions{ID: uint16(q + 1), DF: true})
+				if err != nil {
+					return nil, nil, err
+				}
+				r.packets++
+				l.send(&fragPacket{msg: i, piece: j, pkt: pkt, at: at})
+			}
 		}
-		small.payload += uint64(data)
+		r.payload += uint64(data)
 	}
-	sl.sim.Drain()
-	small.link = sl.sim.Counters()
-	for i, n := range lostPieces {
+	l.sim.Drain()
+	r.link = l.sim.Counters()
+	for i, x := range lost {
 		switch {
-		case n == 0:
-			small.marks[i] = markInOrder
-		case n < 10:
-			small.marks[i] = byte('0' + n)
+		case x.n == 0:
+			r.marks[i] = markInOrder
+		case large:
+			r.marks[i] = markLost
+		case x.n < 10:
+			r.marks[i] = byte('0' + x.n)
 		default:
-			small.marks[i] = '+'
+			r.marks[i] = '+'
+		}
+		if large && x.n == 0 {
+			r.delivered++
+			r.deliveredData += uint64(data)
 		}
 	}
-	small.delivered = small.datagrams - small.dropped - small.corrupted
-	small.deliveredData = small.payload - lostData
+	if !large {
+		r.delivered = r.datagrams - r.dropped - r.corrupted
+		r.deliveredData = r.payload - lostData
+	}
+	return r, lost, nil
+}
+
+// runFragments runs both halves on cfg with the same seed. With a
+// capture, each half runs twice (in virtual time, the second run is the
+// first again): once to learn which datagrams the link will spoil, once
+// to record what the receiver got, with comments that say so.
+func runFragments(ctx context.Context, cfg netem.Config, o *demoOpts, w *pcap.Writer) (large, small *fragRun, err error) {
+	if o.errw != nil {
+		runs := 2
+		if w != nil {
+			runs = 4
+		}
+		prog := startDemoProgress(o.errw, o.errTTY, runs*o.count, 0)
+		defer prog.end()
+		o.progress = prog
+	}
+	large, llost, err := fragHalf(ctx, cfg, o, true, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	small, slost, err := fragHalf(ctx, cfg, o, false, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w == nil {
+		return large, small, nil
+	}
+	t0 := time.Now().Truncate(time.Millisecond)
+	nfrag := pcap.FragmentCount(fragDatagram, fragMTU)
+	pieces := small.datagrams / o.count
+	if _, _, err := fragHalf(ctx, cfg, o, true, func(b []byte, at time.Time) {
+		id, off := fragIDOffset(b)
+		msg, frag := unwrapID(id-1, at, o.interval, 0), off/(fragMTU-pcap.IPv4HeaderLen)
+		c := fmt.Sprintf("fragment %d of %d of datagram %d", frag+1, nfrag, msg)
+		if msg >= 0 && msg < len(llost) && llost[msg].n > 0 {
+			x := llost[msg]
+			c += fmt.Sprintf(": arrived for nothing, the datagram is lost: its fragment %d was %s", x.first+1, x.why)
+		}
+		_ = w.WriteIP(t0.Add(at.Sub(vtime)), b, 0, pcap.In, c)
+	}); err != nil {
+		return nil, nil, err
+	}
+	if _, _, err := fragHalf(ctx, cfg, o, false, func(b []byte, at time.Time) {
+		id, _ := fragIDOffset(b)
+		q := unwrapID(id-1, at, o.interval/time.Duration(pieces), pieces-1)
+		msg, j := q/pieces, q%pieces
+		c := fmt.Sprintf("piece %d of %d of message %d", j+1, pieces, msg)
+		if msg >= 0 && msg < len(slost) && slost[msg].n > 0 {
+			x := slost[msg]
+			c += fmt.Sprintf(": delivered; the message lost %s (piece %d %s), and only those", plural(uint64(x.n), "piece"), x.first+1, x.why)
+		}
+		_ = w.WriteIP(t0.Add(at.Sub(vtime)), b, 1, pcap.In, c)
+	}); err != nil {
+		return nil, nil, err
+	}
 	return large, small, nil
+}
+
+// unwrapID finds the number that a 16-bit IP identification (less one)
+// stands for: the largest number with those low 16 bits sent by virtual
+// time at, numbers being sent one every interval (and up to slack more
+// at once).
+func unwrapID(low int, at time.Time, interval time.Duration, slack int) int {
+	if low < 0 || interval <= 0 {
+		return low
+	}
+	sent := int(at.Sub(vtime)/interval) + slack
+	if sent < low {
+		return low
+	}
+	return low + (sent-low)/65536*65536
+}
+
+// fragIDOffset reads an IPv4 packet's identification and fragment offset
+// (in bytes).
+func fragIDOffset(b []byte) (id, off int) {
+	if len(b) < pcap.IPv4HeaderLen {
+		return -1, 0
+	}
+	return int(b[4])<<8 | int(b[5]), (int(b[6])<<8 | int(b[7])) & 0x1fff * 8
 }
 
 // fillData pads b with printable bytes to n bytes.
@@ -231,25 +282,6 @@ func fillData(b []byte, n int) []byte {
 		b = append(b, "abcdefghijklmnopqrstuvwxyz"[len(b)%26])
 	}
 	return b
-}
-
-// fragComment says what a packet is, for the capture.
-func fragComment(b []byte, what string, pieces int) string {
-	desc := ""
-	if len(b) >= pcap.IPv4HeaderLen {
-		id := int(b[4])<<8 | int(b[5])
-		ff := int(b[6])<<8 | int(b[7])
-		if off, more := ff&0x1fff*8, ff&0x2000 != 0; off > 0 || more {
-			n := off/(fragMTU-pcap.IPv4HeaderLen) + 1
-			desc = fmt.Sprintf("fragment %d of %d of datagram %d", n, pcap.FragmentCount(fragDatagram, fragMTU), id-1)
-		} else {
-			desc = fmt.Sprintf("datagram %d (piece %d of %d of message %d)", id-1, (id-1)%pieces+1, pieces, (id-1)/pieces)
-		}
-	}
-	if what == "" {
-		return desc
-	}
-	return desc + ": " + what
 }
 
 // fragExpected is the chance that a datagram of n packets arrives whole

@@ -55,13 +55,14 @@ func dfError(c *net.UDPConn, dst netip.AddrPort, err error) error {
 // dfLingerRead waits dfLinger for an error the network reports on c (an
 // ICMP answer to a datagram already sent): too big, or nobody listening.
 // Datagrams that arrive meanwhile are read and ignored.
-func dfLingerRead(ctx context.Context, c *net.UDPConn, dst netip.AddrPort) error {
+func dfLingerRead(ctx context.Context, c *net.UDPConn, dst netip.AddrPort, cp *capture) error {
 	r := dgram.NewReader(c, 0)
 	deadline := time.Now().Add(dfLinger)
 	for range 1024 { // bounded: a flood of replies cannot keep us here
-		_, err := r.ReadContext(ctx, deadline)
+		d, err := r.ReadContext(ctx, deadline)
 		switch {
 		case err == nil:
+			cp.receivedOn(c, d)
 			continue
 		case ctx.Err() != nil, errors.Is(err, dgram.ErrTimeout):
 			return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/udpchat/udpchat/dgram/arq"
 	"github.com/udpchat/udpchat/dgram/arq/transfer"
 	"github.com/udpchat/udpchat/dgram/guard"
+	"github.com/udpchat/udpchat/dgram/pcap"
 	"github.com/udpchat/udpchat/dgram/seal"
 	"github.com/udpchat/udpchat/dgram/seq"
 	"github.com/udpchat/udpchat/dgram/serve"
@@ -77,6 +78,7 @@ func listenCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per datagram and a summary"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show on each line the address the datagram was sent to and its TTL (hop limit)"},
 			keyFileFlag(),
+			pcapFlag(),
 			&cli.Float64Flag{Name: "echo-rate", Value: guard.DefaultPerSource, Usage: "with --echo, answer each source address at most `N` times a second (a burst of N; 0: no limit)"},
 			&cli.Float64Flag{Name: "echo-total", Value: guard.DefaultTotal, Usage: "with --echo, answer at most `N` datagrams a second in all (0: no limit)"},
 			&cli.StringFlag{Name: "echo-block", Value: portList(guard.DefaultBlockedPorts), Usage: "with --echo, never answer these source `PORTS` (comma-separated; \"none\"); port 0 never is"},
@@ -104,6 +106,7 @@ type listenOpts struct {
 	force    bool
 	idle     time.Duration
 	key      *seal.Key
+	cap      *capture // --pcap
 	guard    guard.Config
 }
 
@@ -257,11 +260,15 @@ func parsePortList(s string) ([]uint16, error) {
 // a flooded listener past it.
 const listenMemoryLimit = 32 << 20
 
-func runListen(c *cli.Context) error {
+func runListen(c *cli.Context) (err error) {
 	o, err := parseListenOpts(c)
 	if err != nil {
 		return err
 	}
+	if o.cap, err = openCapture(c); err != nil {
+		return err
+	}
+	defer closeCapture(o.cap, &err)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		old := debug.SetMemoryLimit(listenMemoryLimit)
 		defer debug.SetMemoryLimit(old)
@@ -382,6 +389,18 @@ func (l *listener) serve(ctx context.Context) error {
 			warned = true
 			fmt.Fprintf(l.errw, "warning: echo failed: %v (further failures are only counted)\n", err)
 		}
+	}
+	if o.cap != nil {
+		// --pcap: the server reads and writes through a recording
+		// BatchConn, with the options it would have set itself, and the
+		// TTL for the capture
+		cfg := l.srv.ConnConfig
+		cfg.Dst, cfg.TTL = true, true
+		bc, err := dgram.NewConn(l.conn, cfg)
+		if err != nil {
+			return err
+		}
+		l.srv.Conn = pcap.NewConn(bc, o.cap.w, 0)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = l.srv.Shutdown(context.Background()) })
 	defer stop()
@@ -718,6 +737,8 @@ func (l *listener) summary() error {
 		st = l.srv.Stats()
 		if st.DropsKnown {
 			drops = &st.RcvbufDrops
+		} else if n, ok := dgram.KernelDrops(l.conn); ok && l.opts.cap != nil {
+			drops = &n // the server read through --pcap's recorder
 		}
 	}
 	echoed, echoErrs := st.Replies, st.ReplyErrors

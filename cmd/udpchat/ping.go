@@ -41,6 +41,7 @@ func pingCommand() *cli.Command {
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"W"}, Value: &durationValue{d: time.Second}, Usage: "wait `D` for each reply; later replies count as late"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per reply and a summary"},
 			keyFileFlag(),
+			pcapFlag(),
 		},
 		Action: runPing,
 	}
@@ -101,11 +102,16 @@ func parsePingOpts(c *cli.Context) (*pingOpts, error) {
 	return o, nil
 }
 
-func runPing(c *cli.Context) error {
+func runPing(c *cli.Context) (err error) {
 	o, err := parsePingOpts(c)
 	if err != nil {
 		return err
 	}
+	cp, err := openCapture(c)
+	if err != nil {
+		return err
+	}
+	defer closeCapture(cp, &err)
 	conn, err := dgram.DialAddrPort(o.dst, netip.AddrPort{})
 	if err != nil {
 		return err
@@ -115,7 +121,7 @@ func runPing(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	p := &pinger{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, reader: dgram.NewReader(conn, 0), pr: pr}
+	p := &pinger{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, reader: dgram.NewReader(conn, 0), pr: pr, cap: cp}
 	if p.keys, err = newKeyring(o.key); err != nil {
 		return err
 	}
@@ -149,6 +155,7 @@ func runPing(c *cli.Context) error {
 // pinger runs ping's probes: the protocol is a probe.Prober; this is the
 // socket, the schedule and the words.
 type pinger struct {
+	cap    *capture // --pcap
 	opts   *pingOpts
 	conn   *net.UDPConn
 	reader *dgram.Reader
@@ -198,6 +205,7 @@ func (p *pinger) run(ctx context.Context) error {
 		d, err := p.reader.ReadContext(ctx, deadline)
 		switch {
 		case err == nil:
+			p.cap.receivedOn(p.conn, d)
 			if err := p.reply(d, time.Now()); err != nil {
 				return err
 			}
@@ -236,7 +244,11 @@ func (p *pinger) send(now time.Time) error {
 			return err
 		}
 	}
-	if err := writeRetry(p.conn, wire, p.opts.dst.String()); err != nil {
+	err := writeRetry(p.conn, wire, p.opts.dst.String())
+	if err == nil {
+		p.cap.sentOn(p.conn, wire)
+	}
+	if err != nil {
 		switch {
 		case errors.Is(err, dgram.ErrRefused):
 			// The refusal answers an earlier probe; this one was not sent yet.
@@ -244,7 +256,11 @@ func (p *pinger) send(now time.Time) error {
 			if err := p.line(nil, fmt.Sprintf("from %s: port unreachable: nobody is listening there", p.opts.dst)); err != nil {
 				return err
 			}
-			if err := writeRetry(p.conn, wire, p.opts.dst.String()); err != nil && !errors.Is(err, dgram.ErrRefused) && !errors.Is(err, dgram.ErrNoBuffers) {
+			err := writeRetry(p.conn, wire, p.opts.dst.String())
+			if err == nil {
+				p.cap.sentOn(p.conn, wire)
+			}
+			if err != nil && !errors.Is(err, dgram.ErrRefused) && !errors.Is(err, dgram.ErrNoBuffers) {
 				return err
 			}
 		case errors.Is(err, dgram.ErrNoBuffers):

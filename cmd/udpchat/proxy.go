@@ -9,6 +9,7 @@ import (
 
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/netem"
+	"github.com/udpchat/udpchat/dgram/pcap"
 )
 
 func proxyCommand() *cli.Command {
@@ -20,6 +21,7 @@ func proxyCommand() *cli.Command {
 		&cli.IntFlag{Name: "max-clients", Value: netem.DefaultMaxClients, Usage: "serve at most `N` clients at once (more are dropped and counted)"},
 		&cli.GenericFlag{Name: "max-held", Value: &sizeValue{n: netem.DefaultMaxHeldBytes}, Usage: "hold at most `BYTES` for delay, reordering and rate, over all clients (more is dropped and counted)"},
 		&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print the counters as JSON lines"},
+		pcapFlag(),
 	}
 	flags = append(flags, seedFlags()...)
 	flags = append(flags, impairFlags(true)...)
@@ -51,7 +53,7 @@ func proxyCommand() *cli.Command {
 	}
 }
 
-func runProxy(c *cli.Context) error {
+func runProxy(c *cli.Context) (err error) {
 	if c.NArg() > 0 {
 		return usagef(c, "proxy takes no arguments, got %q: use --listen ADDR --to ADDR", c.Args().Slice())
 	}
@@ -110,6 +112,14 @@ func runProxy(c *cli.Context) error {
 		old := debug.SetMemoryLimit(maxHeld + proxyMemoryOverhead)
 		defer debug.SetMemoryLimit(old)
 	}
+	// --pcap: both sides of the relay, one capture interface each
+	cp, err := openCapture(c, pcap.Interface{Name: "client side", Description: "clients and the proxy's " + c.String("listen")},
+		pcap.Interface{Name: "server side", Description: "the proxy and the server " + target.String()})
+	if err != nil {
+		return err
+	}
+	defer closeCapture(cp, &err)
+
 	ln, err := dgram.Listen(c.Context, c.String("listen"))
 	if err != nil {
 		return err
@@ -117,7 +127,7 @@ func runProxy(c *cli.Context) error {
 	defer ln.Close()
 	_, _, _ = dgram.SetBuffers(ln, 4<<20, 4<<20)
 	p, err := netem.NewProxy(ln, netem.ProxyConfig{Target: target, Up: up, Down: down, Seed: seed,
-		MaxClients: c.Int("max-clients"), Idle: idle, Log: logger, MaxHeldBytes: int(maxHeld)})
+		MaxClients: c.Int("max-clients"), Idle: idle, Log: logger, MaxHeldBytes: int(maxHeld), Tap: cp.proxyTap()})
 	if err != nil {
 		return err
 	}

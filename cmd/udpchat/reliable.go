@@ -21,6 +21,7 @@ import (
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/arq"
 	"github.com/udpchat/udpchat/dgram/arq/transfer"
+	"github.com/udpchat/udpchat/dgram/pcap"
 	"github.com/udpchat/udpchat/dgram/seal"
 )
 
@@ -112,7 +113,7 @@ func runSendReliable(ctx context.Context, o *sendOpts, file string, stdin io.Rea
 		return err
 	}
 	defer conn.Close()
-	sealed, err := sealConn(conn, o.key, errw)
+	sealed, err := sealConn(conn, o.key, errw, o.cap)
 	if err != nil {
 		return err
 	}
@@ -336,7 +337,7 @@ const maxStrayShown = 5
 // runListenReliable accepts transfers on conn: one into --output, or,
 // without it, any number at once, printing their messages.
 func runListenReliable(ctx context.Context, o *listenOpts, conn *net.UDPConn, out, errw io.Writer) error {
-	sealed, err := sealConn(conn, o.key, errw)
+	sealed, err := sealConn(conn, o.key, errw, o.cap)
 	if err != nil {
 		return err
 	}
@@ -609,15 +610,22 @@ type sealedConn struct {
 	errw io.Writer
 }
 
-func sealConn(conn *net.UDPConn, k *seal.Key, errw io.Writer) (*sealedConn, error) {
-	if k == nil {
+func sealConn(conn *net.UDPConn, k *seal.Key, errw io.Writer, cp *capture) (*sealedConn, error) {
+	if k == nil && cp == nil {
 		return &sealedConn{pc: conn}, nil
 	}
 	// Sealed, the socket keeps its batches, GRO, and the address each
 	// peer contacted (for a listener on a wildcard address).
+	var bc dgram.BatchConn
 	bc, err := dgram.NewConn(conn, dgram.ConnConfig{Dst: true, GRO: true})
 	if err != nil {
 		return nil, err
+	}
+	if cp != nil {
+		bc = pcap.NewConn(bc, cp.w, 0) // --pcap: the datagrams as they cross the socket
+	}
+	if k == nil {
+		return &sealedConn{pc: bc}, nil
 	}
 	c, err := seal.NewConn(bc, k, seal.Config{})
 	if err != nil {

@@ -84,6 +84,7 @@ func roomServeCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: joins, leaves, refusals and a summary"},
 			keyFileFlag(),
+			pcapFlag(),
 			&cli.IntFlag{Name: "max-members", Value: room.DefaultMaxMembers, Usage: "admit at most `N` members"},
 			&cli.IntFlag{Name: "max-text", Value: room.DefaultMaxText, Usage: fmt.Sprintf("refuse lines over `BYTES` (at most %d)", room.MaxTextLimit)},
 			&cli.IntFlag{Name: "rate", Value: room.DefaultRate, Usage: "relay at most `N` lines a second from each member (more wait)"},
@@ -93,7 +94,7 @@ func roomServeCommand() *cli.Command {
 	}
 }
 
-func runRoomServe(c *cli.Context) error {
+func runRoomServe(c *cli.Context) (err error) {
 	if c.NArg() > 1 {
 		return usagef(c, "room serve takes one address, got %d arguments: %q", c.NArg(), c.Args().Slice())
 	}
@@ -121,6 +122,11 @@ func runRoomServe(c *cli.Context) error {
 		return err
 	}
 	cfg.Key = key
+	cp, err := openCapture(c)
+	if err != nil {
+		return err
+	}
+	defer closeCapture(cp, &err)
 	ap, err := dgram.ResolveListen(c.Context, addr)
 	if err != nil {
 		return err
@@ -168,7 +174,7 @@ func runRoomServe(c *cli.Context) error {
 	}
 	// Every datagram of the room goes through uc: a capture (--pcap) wraps
 	// it here.
-	srv, err := room.NewServer(uc, cfg)
+	srv, err := room.NewServer(cp.tap(uc), cfg)
 	if err != nil {
 		return err
 	}
@@ -311,6 +317,7 @@ func roomJoinCommand() *cli.Command {
 			&cli.IntFlag{Name: "ttl", Value: room.DefaultTTL, Usage: "with --group, send with TTL (hop limit) `N`: 1 keeps it on the link"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: members, message, join, leave, missed, and a summary"},
 			keyFileFlag(),
+			pcapFlag(),
 		},
 		Action: runRoomJoin,
 	}
@@ -378,11 +385,16 @@ func parseJoinOpts(c *cli.Context) (*joinOpts, error) {
 	return o, nil
 }
 
-func runRoomJoin(c *cli.Context) error {
+func runRoomJoin(c *cli.Context) (err error) {
 	o, err := parseJoinOpts(c)
 	if err != nil {
 		return err
 	}
+	cp, err := openCapture(c)
+	if err != nil {
+		return err
+	}
+	defer closeCapture(cp, &err)
 	var m roomMember
 	var where string
 	if o.server != "" {
@@ -401,7 +413,7 @@ func runRoomJoin(c *cli.Context) error {
 		}
 		defer uc.Close()
 		// A capture (--pcap) wraps uc here.
-		mem, err := room.Join(c.Context, uc, server, room.MemberConfig{Nick: o.nick, Key: o.key})
+		mem, err := room.Join(c.Context, cp.tap(uc), server, room.MemberConfig{Nick: o.nick, Key: o.key})
 		if err != nil {
 			return joinError(c, err, "the room at "+server.String())
 		}
@@ -417,7 +429,7 @@ func runRoomJoin(c *cli.Context) error {
 		}
 		defer sock.Close()
 		// A capture (--pcap) wraps sock here.
-		g, err := room.JoinGroup(c.Context, sock, sock.Group, room.GroupConfig{Nick: o.nick, Key: o.key})
+		g, err := room.JoinGroup(c.Context, cp.tap(sock), sock.Group, room.GroupConfig{Nick: o.nick, Key: o.key})
 		if err != nil {
 			return joinError(c, err, "the group "+o.group.String())
 		}

@@ -60,6 +60,7 @@ func sendCommand() *cli.Command {
 			newlineFlag(), crlfFlag(),
 			&cli.BoolFlag{Name: "whole", Usage: "send all of stdin as one datagram, its bytes as they are (binary-safe)"},
 			&cli.GenericFlag{Name: "chunk", Value: &sizeValue{}, Usage: "send stdin in datagrams of `N` bytes each, as they are (binary-safe; the last may be shorter)"},
+			pcapFlag(),
 		},
 		Action: runSend,
 	}
@@ -86,6 +87,7 @@ type sendOpts struct {
 	file     string
 	idle     time.Duration
 	key      *seal.Key
+	cap      *capture // --pcap
 }
 
 // padByte fills --size padding.
@@ -269,7 +271,7 @@ func (o *sendOpts) shape(m []byte) ([]byte, error) {
 	return m, nil
 }
 
-func runSend(c *cli.Context) error {
+func runSend(c *cli.Context) (err error) {
 	o, err := parseSendOpts(c)
 	if err != nil {
 		return err
@@ -289,6 +291,10 @@ func runSend(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "reading stdin: %s to %s; Ctrl-D ends (or give the messages as arguments: udpchat send %s MSG...)\n",
 			unit, o.dst, o.dstText)
 	}
+	if o.cap, err = openCapture(c); err != nil {
+		return err
+	}
+	defer closeCapture(o.cap, &err)
 	if o.reliable {
 		return runSendReliable(c.Context, o, o.file, c.App.Reader, c.App.Writer, c.App.ErrWriter)
 	}
@@ -335,7 +341,7 @@ func runSend(c *cli.Context) error {
 		}
 	}
 	if o.df && !o.wait {
-		return s.finish(dfLingerRead(c.Context, conn, o.dst))
+		return s.finish(dfLingerRead(c.Context, conn, o.dst, o.cap))
 	}
 	return s.finish(nil)
 }
@@ -577,6 +583,7 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 	if err := s.write(wire); err != nil {
 		return err
 	}
+	s.opts.cap.sentOn(s.conn, wire)
 	q := s.sent
 	s.sent++
 	s.bytes += uint64(len(s.buf))
@@ -675,6 +682,9 @@ func (s *sender) reply(d dgram.Datagram, r *sentRec) error {
 func (s *sender) readReply() (dgram.Datagram, error) {
 	for {
 		d, err := s.reader.Read()
+		if err == nil {
+			s.opts.cap.receivedOn(s.conn, d)
+		}
 		if err != nil || s.keys == nil || s.keys.open(&d) == seal.None {
 			return d, err
 		}
@@ -690,6 +700,7 @@ func (s *sender) drainLate() {
 		if err != nil || !ok {
 			return
 		}
+		s.opts.cap.receivedOn(s.conn, d)
 		if s.keys != nil && s.keys.open(&d) != seal.None {
 			continue // counted by the opener
 		}

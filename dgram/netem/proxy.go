@@ -49,6 +49,12 @@ type ProxyConfig struct {
 	Batch int
 	// Log, when not nil, receives every decision (dir "up" or "down").
 	Log *Logger
+	// Tap, when set, is told of every datagram the proxy reads or sends,
+	// on either side, as it crosses a socket (udpchat proxy --pcap): the
+	// side, whether it was sent, its addresses and its bytes (each segment
+	// of a coalesced buffer on its own). It is called from several
+	// goroutines and must not keep b.
+	Tap func(side Side, sent bool, from, to netip.AddrPort, b []byte)
 }
 
 // Defaults for ProxyConfig.
@@ -66,6 +72,15 @@ const (
 	// share: a goroutine takes one only while its socket has something to
 	// read, so this bounds their memory whatever the number of clients.
 	readBuffers = 8
+)
+
+// Side is one side of a Proxy, for ProxyConfig.Tap.
+type Side uint8
+
+// Sides.
+const (
+	ClientSide Side = iota // the listening socket, between clients and the proxy
+	ServerSide             // the upstream sockets, between the proxy and Target
 )
 
 // ProxyStats is what a Proxy did so far.
@@ -100,6 +115,7 @@ type ProxyStats struct {
 type Proxy struct {
 	cfg   ProxyConfig
 	ln    *net.UDPConn
+	lnAt  netip.AddrPort // ln's address, for Tap
 	sched *Scheduler
 	up    Counters
 	down  Counters
@@ -128,8 +144,10 @@ type Proxy struct {
 // mapping is one client's state.
 type mapping struct {
 	client   netip.AddrPort
-	conn     *net.UDPConn // connected to Target
-	upB      *dgram.Batch // writes conn, from Serve's goroutine
+	local    netip.AddrPort // conn's address, for Tap
+	proxyAt  netip.AddrPort // the proxy's address the client wrote to, for Tap
+	conn     *net.UDPConn   // connected to Target
+	upB      *dgram.Batch   // writes conn, from Serve's goroutine
 	up, down *Link
 	last     atomic.Int64 // Unix ns of the last datagram either way
 }
@@ -162,7 +180,7 @@ func NewProxy(ln *net.UDPConn, cfg ProxyConfig) (*Proxy, error) {
 	if cfg.ClientBuffers <= 0 {
 		cfg.ClientBuffers = min(4<<20, max(256<<10, clientBufferBudget/cfg.MaxClients))
 	}
-	p := &Proxy{cfg: cfg, ln: ln, sched: NewScheduler(), clients: map[netip.AddrPort]*mapping{},
+	p := &Proxy{cfg: cfg, ln: ln, lnAt: dgram.LocalAddrPort(ln), sched: NewScheduler(), clients: map[netip.AddrPort]*mapping{},
 		closing: make(chan struct{}), bufs: make(chan []byte, readBuffers)}
 	p.held.limit = int64(cfg.MaxHeldBytes)
 	for range readBuffers {
@@ -172,7 +190,7 @@ func NewProxy(ln *net.UDPConn, cfg ProxyConfig) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.dout = &downOut{w: w, msgs: make([]dgram.Message, 0, cfg.Batch), c: &p.down}
+	p.dout = &downOut{w: w, msgs: make([]dgram.Message, 0, cfg.Batch), c: &p.down, p: p}
 	if p.downB, err = dgram.NewBatch(ln, cfg.Batch); err != nil {
 		return nil, err
 	}
@@ -222,10 +240,15 @@ func (p *Proxy) Serve() error {
 		var cur *mapping
 		for i := range in[:n] {
 			m := &in[i]
-			mp := p.lookup(m.Addr, now)
+			mp := p.lookup(m.Addr, m.Local, now)
 			if mp == nil {
 				p.rejected.Add(uint64(m.Datagrams(m.N)))
 				continue
+			}
+			if p.cfg.Tap != nil {
+				for b := range m.All() {
+					p.cfg.Tap(ClientSide, false, m.Addr, mp.proxyAt, b)
+				}
 			}
 			if mp != cur {
 				out = p.flushUp(cur, out)
@@ -269,6 +292,13 @@ func (p *Proxy) flushUp(m *mapping, out []dgram.Message) []dgram.Message {
 		k, _ := m.upB.Write(out[sent:])
 		sent += k
 	}
+	if p.cfg.Tap != nil {
+		for i := range out[:sent] {
+			for b := range out[i].Split() {
+				p.cfg.Tap(ServerSide, true, m.local, p.cfg.Target, b)
+			}
+		}
+	}
 	// Target refused (ICMP port unreachable) or the mapping expired: the
 	// rest is lost, as on the network.
 	for _, d := range out[sent:] {
@@ -279,7 +309,7 @@ func (p *Proxy) flushUp(m *mapping, out []dgram.Message) []dgram.Message {
 }
 
 // lookup finds or creates the client's mapping; nil when the table is full.
-func (p *Proxy) lookup(client netip.AddrPort, now time.Time) *mapping {
+func (p *Proxy) lookup(client, contacted netip.AddrPort, now time.Time) *mapping {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if m := p.clients[client]; m != nil {
@@ -307,9 +337,12 @@ func (p *Proxy) lookup(client netip.AddrPort, now time.Time) *mapping {
 	}
 	idx := p.seen
 	p.seen++
-	m := &mapping{client: client, conn: conn, upB: upB}
+	m := &mapping{client: client, conn: conn, upB: upB, local: dgram.LocalAddrPort(conn), proxyAt: contacted}
+	if !m.proxyAt.IsValid() {
+		m.proxyAt = p.lnAt
+	}
 	name := client.String()
-	m.up = newLink("up", name, p.cfg.Up, p.cfg.Seed, 2*idx, &p.up, p.sched, upOut{m}, p.cfg.Log)
+	m.up = newLink("up", name, p.cfg.Up, p.cfg.Seed, 2*idx, &p.up, p.sched, upOut{m, p}, p.cfg.Log)
 	m.down = newLink("down", name, p.cfg.Down, p.cfg.Seed, 2*idx+1, &p.down, p.sched, p.dout, p.cfg.Log)
 	m.up.budget, m.down.budget = &p.held, &p.held
 	m.last.Store(now.UnixNano())
@@ -402,6 +435,11 @@ func (p *Proxy) takeBuffer() (buf []byte, ok bool) {
 // down link.
 func (p *Proxy) forwardDown(m *mapping, msg *dgram.Message, now time.Time) {
 	m.last.Store(now.UnixNano())
+	if p.cfg.Tap != nil {
+		for b := range msg.All() {
+			p.cfg.Tap(ServerSide, false, msg.Addr, m.local, b)
+		}
+	}
 	p.downMu.Lock()
 	defer p.downMu.Unlock()
 	out := p.downMsgs[:0]
@@ -433,18 +471,44 @@ func (p *Proxy) writeDown(out []dgram.Message) []dgram.Message {
 		for _, d := range out[sent:] {
 			p.down.OutErrors.Add(uint64(d.Datagrams(len(d.Buf))))
 		}
+		p.tapDown(out[:sent])
 	}
 	clear(out)
 	return out[:0]
 }
 
 // upOut sends released datagrams to Target on one client's socket.
-type upOut struct{ m *mapping }
+type upOut struct {
+	m *mapping
+	p *Proxy
+}
 
 func (u upOut) send(items []*item) {
 	for _, it := range items {
 		if _, err := u.m.conn.Write(it.buf); err != nil {
 			it.link.c.OutErrors.Add(1)
+			continue
+		}
+		if u.p.cfg.Tap != nil {
+			u.p.cfg.Tap(ServerSide, true, u.m.local, u.p.cfg.Target, it.buf)
+		}
+	}
+}
+
+// tapDown tells Tap of datagrams sent to clients.
+func (p *Proxy) tapDown(sent []dgram.Message) {
+	if p.cfg.Tap == nil {
+		return
+	}
+	for i := range sent {
+		from := p.lnAt
+		p.mu.Lock()
+		if m := p.clients[sent[i].Addr]; m != nil {
+			from = m.proxyAt
+		}
+		p.mu.Unlock()
+		for b := range sent[i].Split() {
+			p.cfg.Tap(ClientSide, true, from, sent[i].Addr, b)
 		}
 	}
 }
@@ -455,6 +519,7 @@ type downOut struct {
 	w    *dgram.Batch
 	msgs []dgram.Message
 	c    *Counters
+	p    *Proxy
 }
 
 func (d *downOut) send(items []*item) {
@@ -462,9 +527,11 @@ func (d *downOut) send(items []*item) {
 	for _, it := range items {
 		d.msgs = append(d.msgs, dgram.Message{Buf: it.buf, Addr: it.dst})
 	}
-	if sent, err := d.w.Write(d.msgs); err != nil {
+	sent, err := d.w.Write(d.msgs)
+	if err != nil {
 		d.c.OutErrors.Add(uint64(len(d.msgs) - sent))
 	}
+	d.p.tapDown(d.msgs[:sent])
 	clear(d.msgs)
 }
 
