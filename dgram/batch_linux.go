@@ -27,6 +27,11 @@ type batchSys struct {
 	// errno it returns (0: none), before the kernel sees it
 	fault func() unix.Errno
 
+	tracer Tracer           // ConnConfig.Tracer, or nil
+	traced []TracedDatagram // its scratch
+	wms    []Message        // the messages being written, for the tracer
+	wgso   bool             // and whether this call carries UDP_SEGMENT
+
 	// state of the call in progress, read by the callbacks below, which
 	// are bound once so that no closure is allocated per call
 	n       int
@@ -66,6 +71,9 @@ func (s *batchSys) init(c *net.UDPConn, size int) error {
 func (s *batchSys) doRead(fd uintptr) bool {
 	for {
 		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n), 0, 0, 0)
+		if s.tracer != nil {
+			s.trace("recvmmsg", fd, 0, r, e)
+		}
 		switch e {
 		case unix.EINTR:
 			continue
@@ -82,6 +90,9 @@ func (s *batchSys) doReadNB(fd uintptr) bool {
 	for {
 		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n),
 			unix.MSG_DONTWAIT, 0, 0)
+		if s.tracer != nil {
+			s.trace("recvmmsg", fd, unix.MSG_DONTWAIT, r, e)
+		}
 		switch e {
 		case unix.EINTR:
 			continue
@@ -97,6 +108,9 @@ func (s *batchSys) doReadNB(fd uintptr) bool {
 func (s *batchSys) doWrite(fd uintptr) bool {
 	for {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n), 0, 0, 0)
+		if s.tracer != nil {
+			s.trace("sendmmsg", fd, 0, r, e)
+		}
 		switch e {
 		case unix.EINTR:
 			continue
@@ -106,6 +120,34 @@ func (s *batchSys) doWrite(fd uintptr) bool {
 		s.n, s.errno = int(r), e
 		return true
 	}
+}
+
+// trace tells the tracer of a recvmmsg or sendmmsg just made.
+func (s *batchSys) trace(name string, fd uintptr, flags int, r uintptr, e unix.Errno) {
+	c := Syscall{Name: name, FD: int(fd), Flags: flags, Arg: s.n, Ret: int(r)}
+	if e != 0 {
+		c.Ret, c.Errno = -1, e
+	}
+	s.traced = s.traced[:0]
+	for i := range max(c.Ret, 0) {
+		h := &s.hdrs[i]
+		d := TracedDatagram{Len: int(h.Len)}
+		if name == "sendmmsg" {
+			d.Len = int(s.iovs[i].Len)
+			if h.Hdr.Namelen > 0 {
+				d.Addr = decodeSockaddr(&s.names[i])
+			}
+			if m := &s.wms[s.owner[i]]; s.wgso && m.Segment > 0 && m.Segment < d.Len {
+				d.Segment = m.Segment
+			}
+		} else {
+			d.Addr = decodeSockaddr(&s.names[i])
+			d.Truncated = h.Hdr.Flags&unix.MSG_TRUNC != 0
+		}
+		s.traced = append(s.traced, d)
+	}
+	c.Datagrams = s.traced
+	s.tracer.Syscall(&c)
 }
 
 // setIov points iov at buf.
@@ -186,6 +228,9 @@ func (s *batchSys) write(b *Batch, ms []Message) (int, error) {
 		var injected unix.Errno
 		if usedGSO && s.fault != nil {
 			injected = s.fault()
+		}
+		if s.tracer != nil {
+			s.wms, s.wgso = ms, usedGSO
 		}
 		if injected != 0 {
 			s.errno = injected

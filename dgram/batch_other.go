@@ -12,8 +12,9 @@ import (
 // batchSys falls back to one system call per datagram, through the net
 // package (and golang.org/x/net for control messages).
 type batchSys struct {
-	c   *net.UDPConn
-	oob []byte
+	c      *net.UDPConn
+	oob    []byte
+	tracer Tracer // not called: one datagram per call through the net package
 }
 
 func (s *batchSys) init(c *net.UDPConn, size int) error {

@@ -57,6 +57,8 @@ type ConnConfig struct {
 	// Logger receives debug messages (GSO turned off after a failure);
 	// nil means slog.Default().
 	Logger *slog.Logger
+	// Tracer, when set, is told of every recvmmsg and sendmmsg (Tracer).
+	Tracer Tracer
 }
 
 // Conn is a UDP socket with batched I/O and per-datagram metadata: the
@@ -115,6 +117,7 @@ func NewConn(c *net.UDPConn, cfg ConnConfig) (*Conn, error) {
 	if bc.wb, err = newBatchOf(c, cfg.Batch, cfg.Logger, v6, gso); err != nil {
 		return nil, err
 	}
+	bc.rb.sys.tracer, bc.wb.sys.tracer = cfg.Tracer, cfg.Tracer
 	return bc, nil
 }
 

@@ -48,6 +48,7 @@ type Reader struct {
 	remote    string // the peer of a connected socket
 	buf       []byte
 	oob       []byte
+	tracer    Tracer // SetTracer
 	drops     uint32
 	truncated uint64
 
@@ -77,6 +78,9 @@ func NewReader(c *net.UDPConn, size int) *Reader {
 // one is set). Errors are classified as by Classify; a closed socket gives
 // an error that matches net.ErrClosed.
 func (r *Reader) Read() (Datagram, error) {
+	if r.tracer != nil {
+		return r.readTraced()
+	}
 	n, oobn, flags, from, err := r.c.ReadMsgUDPAddrPort(r.buf, r.oob)
 	if err != nil {
 		return Datagram{}, r.classify(err)

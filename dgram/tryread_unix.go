@@ -12,6 +12,9 @@ import (
 // never waits. ok is false when none was queued. It clears the socket's
 // read deadline, which the caller sets again before a blocking Read.
 func (r *Reader) TryRead() (d Datagram, ok bool, err error) {
+	if r.tracer != nil {
+		return r.tryReadTraced()
+	}
 	if err := r.c.SetReadDeadline(noDeadline); err != nil {
 		return Datagram{}, false, Classify("receive", r.localStr, err)
 	}
