@@ -48,6 +48,7 @@ func chatCommand() *cli.Command {
 			&cli.StringFlag{Name: "bind", Aliases: []string{"s"}, Usage: "bind the local side to `ADDR`; without HOST:PORT, wait there for a peer"},
 			keyFileFlag(),
 			pcapFlag(),
+			explainFlag(),
 			&cli.GenericFlag{Name: "timeout", Aliases: []string{"w"}, Value: &durationValue{}, Usage: "end the chat after `D` with no line sent or received (0: never)"},
 			&cli.GenericFlag{Name: "peer-idle", Value: &durationValue{d: defaultPeerIdle}, Usage: "with --bind, let another address become the peer once the peer has sent nothing for `D`"},
 			newlineFlag(), crlfFlag(),
@@ -109,23 +110,32 @@ func runChat(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	ex := newExplainer(c)
+	ex.opened(conn, peer.IsValid(), peer.IsValid() && local.IsValid())
+	defer ex.close()
 	ch := &chat{conn: conn, timeout: durationFlag(c, "timeout"), activity: make(chan struct{}, 1), connected: peer.IsValid(), peer: peer,
-		peerIdle: peerIdle, now: time.Now, end: end, linger: linger, cap: cp}
+		peerIdle: peerIdle, now: time.Now, end: end, linger: linger, cap: cp, ex: ex}
 	if ch.keys, err = newKeyring(key); err != nil {
 		conn.Close()
 		return err
 	}
 	if !ch.connected {
 		ch.recvErr = enableRecvErr(conn)
+		ex.recvErr(conn)
 		// --bind: answer from the address the peer wrote to
-		if ch.bc, err = dgram.NewConn(conn, dgram.ConnConfig{Dst: true, Batch: 1}); err != nil {
+		cfg := dgram.ConnConfig{Dst: true, Batch: 1, Tracer: ex.tracer()}
+		if ch.bc, err = dgram.NewConn(conn, cfg); err != nil {
 			conn.Close()
 			return err
 		}
+		ex.connOptions(conn, cfg)
 	}
 	con := openConsole(c.App.Reader, c.App.Writer, c.App.ErrWriter, "> ")
 	defer con.close()
 	ch.out, ch.errw = con.out, con.errw
+	if ex != nil {
+		ex.w = con.errw // the lines go where the console's messages go
+	}
 	if peer.IsValid() {
 		fmt.Fprintf(ch.errw, "chatting with %s from %s; type a line and press Enter to send it; \"exit\" or Ctrl-D ends\n", peer, dgram.LocalAddrPort(conn))
 	} else {
@@ -145,7 +155,8 @@ func runChat(c *cli.Context) (err error) {
 const defaultPeerIdle = 30 * time.Second
 
 type chat struct {
-	cap       *capture // --pcap
+	cap       *capture   // --pcap
+	ex        *explainer // --explain
 	conn      *net.UDPConn
 	bc        *dgram.Conn // --bind: conn, to send from the address the peer contacted
 	connected bool
@@ -302,7 +313,7 @@ func (ch *chat) send(line []byte) {
 	}()
 	write := func() error {
 		if ch.connected {
-			_, err := ch.conn.Write(line)
+			_, err := ch.ex.write(ch.conn, line) // ch.conn.Write, explained with --explain
 			if err == nil {
 				ch.cap.sentOn(ch.conn, line)
 			}
@@ -431,6 +442,7 @@ func (ch *chat) noteContacted(d dgram.Datagram) {
 // receive prints datagrams as they arrive until the socket is closed.
 func (ch *chat) receive() error {
 	r := dgram.NewReader(ch.conn, 0)
+	r.SetTracer(ch.ex.tracer())
 	for {
 		d, err := r.Read()
 		if err == nil {

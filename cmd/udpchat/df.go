@@ -55,8 +55,9 @@ func dfError(c *net.UDPConn, dst netip.AddrPort, err error) error {
 // dfLingerRead waits dfLinger for an error the network reports on c (an
 // ICMP answer to a datagram already sent): too big, or nobody listening.
 // Datagrams that arrive meanwhile are read and ignored.
-func dfLingerRead(ctx context.Context, c *net.UDPConn, dst netip.AddrPort, cp *capture) error {
+func dfLingerRead(ctx context.Context, c *net.UDPConn, dst netip.AddrPort, cp *capture, ex *explainer) error {
 	r := dgram.NewReader(c, 0)
+	r.SetTracer(ex.tracer())
 	deadline := time.Now().Add(dfLinger)
 	for range 1024 { // bounded: a flood of replies cannot keep us here
 		d, err := r.ReadContext(ctx, deadline)

@@ -79,6 +79,7 @@ func listenCommand() *cli.Command {
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show on each line the address the datagram was sent to and its TTL (hop limit)"},
 			keyFileFlag(),
 			pcapFlag(),
+			explainFlag(),
 			&cli.Float64Flag{Name: "echo-rate", Value: guard.DefaultPerSource, Usage: "with --echo, answer each source address at most `N` times a second (a burst of N; 0: no limit)"},
 			&cli.Float64Flag{Name: "echo-total", Value: guard.DefaultTotal, Usage: "with --echo, answer at most `N` datagrams a second in all (0: no limit)"},
 			&cli.StringFlag{Name: "echo-block", Value: portList(guard.DefaultBlockedPorts), Usage: "with --echo, never answer these source `PORTS` (comma-separated; \"none\"); port 0 never is"},
@@ -106,7 +107,8 @@ type listenOpts struct {
 	force    bool
 	idle     time.Duration
 	key      *seal.Key
-	cap      *capture // --pcap
+	cap      *capture   // --pcap
+	ex       *explainer // --explain
 	guard    guard.Config
 }
 
@@ -142,6 +144,9 @@ func parseListenOpts(c *cli.Context) (*listenOpts, error) {
 	}
 	if o.force && o.output == "" {
 		return nil, usagef(c, "--force needs --output: it lets a transfer replace an existing file")
+	}
+	if c.Bool("explain") && o.reliable {
+		return nil, usagef(c, "--explain does not go with --reliable: it explains the datagrams of listen, send, chat and ping")
 	}
 	if o.output != "" && !o.reliable {
 		return nil, usagef(c, "--output needs --reliable: only a reliable transfer can be saved whole")
@@ -278,6 +283,9 @@ func runListen(c *cli.Context) (err error) {
 		return err
 	}
 	defer conn.Close()
+	o.ex = newExplainer(c)
+	o.ex.opened(conn, false, false)
+	defer o.ex.close()
 	stderr := c.App.ErrWriter
 	bw := bufio.NewWriterSize(c.App.Writer, 64<<10)
 	l := &listener{opts: o, conn: conn, out: bw, bw: bw, errw: stderr, senders: newAddrSet(maxSendersCounted)}
@@ -286,6 +294,7 @@ func runListen(c *cli.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("setting SO_RCVBUF: %w", err)
 		}
+		o.ex.buffers(conn, o.rcvbuf, got)
 		l.rcvbuf = got
 		fmt.Fprintf(stderr, "SO_RCVBUF: asked for %d bytes, the kernel granted %d (Linux doubles the request for its bookkeeping and caps it at net.core.rmem_max)\n", o.rcvbuf, got)
 	}
@@ -325,6 +334,9 @@ func runListen(c *cli.Context) (err error) {
 			runErr = err
 		}
 		l.out = stderr
+	}
+	if l.srv != nil {
+		o.ex.meminfo(conn) // the summary reads the drop counter
 	}
 	if err := l.summary(); err != nil && runErr == nil {
 		runErr = err
@@ -389,6 +401,15 @@ func (l *listener) serve(ctx context.Context) error {
 			warned = true
 			fmt.Fprintf(l.errw, "warning: echo failed: %v (further failures are only counted)\n", err)
 		}
+	}
+	l.srv.ConnConfig.Tracer = o.ex.tracer() // --explain
+	if o.ex != nil {
+		eff := l.srv.ConnConfig // what the server (or --pcap, below) asks dgram.NewConn for
+		eff.Dst, eff.TTL = true, eff.TTL || o.cap != nil
+		if o.count > 0 {
+			eff.GRO = false
+		}
+		l.srv.NotifyStartedFunc = func() { o.ex.connOptions(l.conn, eff) }
 	}
 	if o.cap != nil {
 		// --pcap: the server reads and writes through a recording

@@ -42,6 +42,7 @@ func pingCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON lines: one object per reply and a summary"},
 			keyFileFlag(),
 			pcapFlag(),
+			explainFlag(),
 		},
 		Action: runPing,
 	}
@@ -117,11 +118,15 @@ func runPing(c *cli.Context) (err error) {
 		return err
 	}
 	defer conn.Close()
+	ex := newExplainer(c)
+	ex.opened(conn, true, false)
+	defer ex.close()
 	pr, err := probe.New(probe.Config{Size: o.size, Type: seq.TypeData, Timeout: o.timeout})
 	if err != nil {
 		return err
 	}
-	p := &pinger{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, reader: dgram.NewReader(conn, 0), pr: pr, cap: cp}
+	p := &pinger{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, reader: dgram.NewReader(conn, 0), pr: pr, cap: cp, ex: ex}
+	p.reader.SetTracer(ex.tracer())
 	if p.keys, err = newKeyring(o.key); err != nil {
 		return err
 	}
@@ -155,7 +160,8 @@ func runPing(c *cli.Context) (err error) {
 // pinger runs ping's probes: the protocol is a probe.Prober; this is the
 // socket, the schedule and the words.
 type pinger struct {
-	cap    *capture // --pcap
+	cap    *capture   // --pcap
+	ex     *explainer // --explain
 	opts   *pingOpts
 	conn   *net.UDPConn
 	reader *dgram.Reader
@@ -244,7 +250,7 @@ func (p *pinger) send(now time.Time) error {
 			return err
 		}
 	}
-	err := writeRetry(p.conn, wire, p.opts.dst.String())
+	err := writeRetry(p.conn, wire, p.opts.dst.String(), p.ex)
 	if err == nil {
 		p.cap.sentOn(p.conn, wire)
 	}
@@ -256,7 +262,7 @@ func (p *pinger) send(now time.Time) error {
 			if err := p.line(nil, fmt.Sprintf("from %s: port unreachable: nobody is listening there", p.opts.dst)); err != nil {
 				return err
 			}
-			err := writeRetry(p.conn, wire, p.opts.dst.String())
+			err := writeRetry(p.conn, wire, p.opts.dst.String(), p.ex)
 			if err == nil {
 				p.cap.sentOn(p.conn, wire)
 			}

@@ -61,6 +61,7 @@ func sendCommand() *cli.Command {
 			&cli.BoolFlag{Name: "whole", Usage: "send all of stdin as one datagram, its bytes as they are (binary-safe)"},
 			&cli.GenericFlag{Name: "chunk", Value: &sizeValue{}, Usage: "send stdin in datagrams of `N` bytes each, as they are (binary-safe; the last may be shorter)"},
 			pcapFlag(),
+			explainFlag(),
 		},
 		Action: runSend,
 	}
@@ -87,7 +88,8 @@ type sendOpts struct {
 	file     string
 	idle     time.Duration
 	key      *seal.Key
-	cap      *capture // --pcap
+	cap      *capture   // --pcap
+	ex       *explainer // --explain
 }
 
 // padByte fills --size padding.
@@ -127,7 +129,7 @@ func parseSendOpts(c *cli.Context) (*sendOpts, error) {
 		return nil, err
 	}
 	if o.reliable {
-		for _, f := range []string{"seq", "wait", "timeout", "interval", "df"} {
+		for _, f := range []string{"seq", "wait", "timeout", "interval", "df", "explain"} {
 			if c.IsSet(f) {
 				return nil, usagef(c, "--%s does not go with --reliable: arq numbers, paces and acknowledges the messages itself", f)
 			}
@@ -309,10 +311,14 @@ func runSend(c *cli.Context) (err error) {
 		return err
 	}
 	defer conn.Close()
+	o.ex = newExplainer(c)
+	o.ex.opened(conn, true, src.IsValid())
+	defer o.ex.close()
 	if o.df {
 		if err := pmtu.SetDF(conn, pmtu.Do); err != nil {
 			return err
 		}
+		o.ex.df(conn)
 	}
 	s := &sender{opts: o, conn: conn, out: c.App.Writer, errw: c.App.ErrWriter, start: time.Now()}
 	if s.keys, err = newKeyring(o.key); err != nil {
@@ -323,6 +329,7 @@ func runSend(c *cli.Context) (err error) {
 	}
 	if o.wait {
 		s.reader = dgram.NewReader(conn, 0)
+		s.reader.SetTracer(o.ex.tracer())
 		s.table = newReplyTable(o.seq)
 	}
 	stop := wakeOnDone(c.Context, conn)
@@ -341,7 +348,7 @@ func runSend(c *cli.Context) (err error) {
 		}
 	}
 	if o.df && !o.wait {
-		return s.finish(dfLingerRead(c.Context, conn, o.dst, o.cap))
+		return s.finish(dfLingerRead(c.Context, conn, o.dst, o.cap, o.ex))
 	}
 	return s.finish(nil)
 }
@@ -712,7 +719,7 @@ func (s *sender) drainLate() {
 // few times with a growing pause before it is reported; ECONNREFUSED (the
 // ICMP answer to an earlier datagram) ends the run.
 func (s *sender) write(m []byte) error {
-	err := writeRetry(s.conn, m, s.opts.dst.String())
+	err := writeRetry(s.conn, m, s.opts.dst.String(), s.opts.ex)
 	if errors.Is(err, dgram.ErrRefused) {
 		return fmt.Errorf("datagram %d not sent: %w", s.sent+1, err)
 	}
@@ -723,10 +730,10 @@ func (s *sender) write(m []byte) error {
 // (ENOBUFS, or EAGAIN from a non-blocking send) is retried with a growing
 // pause, ten times over about 100ms, before the classified error is
 // returned: the caller reports it, it need not be fatal.
-func writeRetry(c *net.UDPConn, m []byte, dst string) error {
+func writeRetry(c *net.UDPConn, m []byte, dst string, ex *explainer) error {
 	backoff := 100 * time.Microsecond
 	for attempt := 0; ; attempt++ {
-		_, err := c.Write(m)
+		_, err := ex.write(c, m) // c.Write, explained with --explain
 		if err == nil {
 			return nil
 		}
@@ -757,6 +764,9 @@ type sendSummaryJSON struct {
 // finish prints the summary and decides the outcome.
 func (s *sender) finish(err error) error {
 	if s.opts.df {
+		if errors.Is(err, dgram.ErrTooLong) {
+			s.opts.ex.pathMTU(s.conn) // dfError asks the kernel the path MTU
+		}
 		err = dfError(s.conn, s.opts.dst, err)
 	}
 	if errors.Is(err, context.Canceled) {
