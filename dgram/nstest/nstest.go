@@ -114,6 +114,11 @@ func New(t testing.TB) *NS {
 		}
 	})
 	ns.IP("link", "set", "lo", "up")
+	// No duplicate address detection in a namespace of our own: addresses,
+	// link-local ones included, are usable the moment they are added
+	// instead of staying tentative for a second or more on a busy machine.
+	ns.Sysctl("net.ipv6.conf.all.accept_dad", "0")
+	ns.Sysctl("net.ipv6.conf.default.accept_dad", "0")
 	return ns
 }
 
@@ -274,7 +279,9 @@ func (ns *NS) waitUp(dev string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		out := ns.IP("-o", "link", "show", "dev", dev)
-		if strings.Contains(out, "state UP") {
+		// operstate UP is set just before the queueing discipline replaces
+		// noop (which drops everything): wait for both
+		if strings.Contains(out, "state UP") && !strings.Contains(out, "qdisc noop") {
 			return
 		}
 		if time.Now().After(deadline) {
