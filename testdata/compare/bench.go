@@ -379,7 +379,7 @@ func (b *bench) transfer(ctx, procCtx context.Context, l link, peer, out string,
 	}
 	if proxy != nil {
 		proxy.interrupt()
-		if err := proxy.wait(procCtx); err != nil {
+		if err := proxy.waitInterrupted(procCtx); err != nil {
 			return err
 		}
 		c, err := parseProxy(proxy.stdout.snapshot())

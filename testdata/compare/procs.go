@@ -165,6 +165,18 @@ func (p *proc) wait(ctx context.Context) error {
 	return nil
 }
 
+// waitInterrupted waits, as wait does, for a process that interrupt
+// stopped: udpchat's exit status for an interrupted command is 130
+// (128 + SIGINT), which is its success here.
+func (p *proc) waitInterrupted(ctx context.Context) error {
+	err := p.wait(ctx)
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) && ee.ExitCode() == 130 {
+		return nil
+	}
+	return err
+}
+
 // interrupt asks the process to stop, as Ctrl-C does.
 func (p *proc) interrupt() {
 	select {
