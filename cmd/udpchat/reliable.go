@@ -219,13 +219,14 @@ func reportSent(out, errw io.Writer, o *sendOpts, file string, hdr transfer.Head
 			SHA256      string  `json:"sha256"`
 			Segments    uint64  `json:"segments"`
 			Retransmits uint64  `json:"retransmits"`
+			Spurious    uint64  `json:"spurious"`
 			Timeouts    uint64  `json:"timeouts"`
 			WireBytes   uint64  `json:"wire_bytes"`
 			SRTTms      float64 `json:"srtt_ms"`
 			Seconds     float64 `json:"seconds"`
 			GoodputMbps float64 `json:"goodput_mbps"`
 		}{"summary", "reliable", o.dst.String(), hdr.Kind, res.Verdict.Status, res.Verdict.Name, res.Messages, res.Bytes,
-			hex.EncodeToString(res.SHA256[:]), st.SegmentsSent, st.Retransmits, st.Timeouts, st.WireBytesSent, ms(st.SRTT),
+			hex.EncodeToString(res.SHA256[:]), st.SegmentsSent, st.Retransmits, st.Spurious, st.Timeouts, st.WireBytesSent, ms(st.SRTT),
 			el.Seconds(), goodput})
 	}
 	what, how := plural(res.Messages, "message"), "verified and delivered"

@@ -174,16 +174,21 @@ func (c *Config) rtoCap() time.Duration {
 
 // TraceEvent is one change of a connection's state, for Config.Trace.
 type TraceEvent struct {
-	Time     time.Time
-	Kind     string // "rtt", "timeout", "retransmit", "recovery", "window", "state"
-	Seq      uint64 // the segment concerned, if any
-	Why      string // for retransmissions: "timeout", "fast" (3 duplicate ACKs), "sack"
-	SRTT     time.Duration
-	RTTVAR   time.Duration
-	RTO      time.Duration
-	Cwnd     float64 // congestion window, segments
-	Ssthresh float64
-	InFlight int
-	Window   uint32 // the peer's advertised window
-	State    string
+	Time time.Time
+	// Kind: "rtt", "timeout", "retransmit", "recovery", "congestion",
+	// "spurious" (a retransmission shown needless by D-SACK), "undo" (a
+	// reduction undone), "state".
+	Kind       string
+	Seq        uint64 // the segment concerned, if any
+	Why        string // retransmissions: "sent", "rack", "tail loss probe"; recoveries: "loss", "done"
+	SRTT       time.Duration
+	RTTVAR     time.Duration
+	RTO        time.Duration
+	Cwnd       float64 // congestion window, segments
+	InflightHi float64 // the bound congestion set on what is in flight, segments (0: none)
+	InFlight   int
+	Rate       float64 // pacing rate, segments per second (0: not pacing yet)
+	Mode       string  // the model's mode: "startup", "drain", "probe_bw", "probe_rtt"
+	Window     uint32  // the peer's advertised window
+	State      string
 }

@@ -106,7 +106,7 @@ func newMachine(cfg Config, id uint32, client bool, now time.Time, bud *budget) 
 	m := &Machine{cfg: cfg, id: id, client: client, now: now, mss: cfg.MSS,
 		lastRecv: now, lastSend: now, progressAt: now, movedAt: now}
 	m.rtt = NewRTT(cfg.MinRTO, cfg.rtoCap(), cfg.InitialRTO, cfg.Granularity)
-	m.snd = newSender(&m.cfg, m.rtt, &m.st)
+	m.snd = newSender(&m.cfg, m.rtt, &m.st, id)
 	m.rcv = newReceiver(&m.cfg, &m.st, bud)
 	return m, nil
 }
@@ -139,7 +139,11 @@ func (m *Machine) trace(ev TraceEvent) {
 		ev.Time = m.now
 	}
 	ev.SRTT, ev.RTTVAR, ev.RTO = m.rtt.SRTT(), m.rtt.RTTVAR(), m.rtt.RTO()
-	ev.Cwnd, ev.Ssthresh, ev.InFlight, ev.Window = m.snd.cwnd, m.snd.ssthresh, m.snd.pipe, uint32(m.snd.rwnd)
+	ev.Cwnd, ev.InflightHi, ev.InFlight, ev.Window = m.snd.cwnd(), m.snd.cc.inflightHi, m.snd.pipe, uint32(m.snd.rwnd)
+	ev.Rate, ev.Mode = m.snd.pacingRate(), m.snd.cc.mode.String()
+	if ev.InflightHi >= inf {
+		ev.InflightHi = 0
+	}
 	m.cfg.Trace(ev)
 }
 
@@ -317,7 +321,7 @@ func (m *Machine) Receive(p *Packet, now time.Time) {
 	case TypeAck:
 		m.st.AcksReceived++
 		wasZero := m.zeroWnd
-		if m.snd.onAck(p.Seq, p.SACK[:p.NSACK], p.Window, now, m.trace) {
+		if m.snd.onAck(p.Seq, p.SACK[:p.NSACK], p.DSACK[:p.NDSACK], p.Window, now, m.trace) {
 			m.progressAt, m.movedAt = now, now
 		}
 		if wasZero && m.snd.rwnd > 0 {
@@ -434,6 +438,8 @@ func (m *Machine) Deadline() time.Time {
 	}
 	earlier(m.snd.rtoAt)
 	earlier(m.snd.tlpAt)
+	earlier(m.snd.reoAt)
+	earlier(m.snd.paceAt)
 	earlier(m.lastSend.Add(m.cfg.KeepAlive))
 	if m.finSent && !m.finAcked {
 		earlier(m.finAt)
@@ -490,6 +496,9 @@ func (m *Machine) Tick(now time.Time) {
 		}
 		m.finish()
 		return
+	}
+	if !m.snd.reoAt.IsZero() && !now.Before(m.snd.reoAt) {
+		m.snd.onReorderTimer(now, m.trace)
 	}
 	if !m.snd.tlpAt.IsZero() && !now.Before(m.snd.tlpAt) {
 		m.snd.tlpAt = time.Time{}
@@ -569,9 +578,9 @@ func (m *Machine) Next(now time.Time, p *Packet) bool {
 		m.hsSentAt = now
 		m.hsAt = now.Add(m.rtt.RTO())
 		if m.state == stateSynSent {
-			*p = Packet{Type: TypeSyn, Window: m.rcv.window(), MSS: uint16(m.cfg.MSS)}
+			*p = Packet{Type: TypeSyn, Window: m.rcv.advertise(), MSS: uint16(m.cfg.MSS)}
 		} else {
-			*p = Packet{Type: TypeCookie, Window: m.rcv.window(), MSS: uint16(m.cfg.MSS), Cookie: m.cookie}
+			*p = Packet{Type: TypeCookie, Window: m.rcv.advertise(), MSS: uint16(m.cfg.MSS), Cookie: m.cookie}
 		}
 		m.stamp(p, now)
 		return true
@@ -595,7 +604,7 @@ func (m *Machine) Next(now time.Time, p *Packet) bool {
 		m.stamp(p, now)
 		return true
 	}
-	if q, retx, ok := m.snd.next(); ok {
+	if q, retx, ok := m.snd.next(now); ok {
 		g := m.snd.seg(q)
 		*p = Packet{Type: TypeData, Seq: q, Payload: *g.buf}
 		if g.end {
@@ -626,15 +635,21 @@ func (m *Machine) Next(now time.Time, p *Packet) bool {
 	}
 	if m.probeDue {
 		m.probeDue = false
-		if q, ok := m.snd.probe(); ok {
+		if q, fresh, ok := m.snd.probe(); ok {
 			g := m.snd.seg(q)
-			*p = Packet{Type: TypeData, Seq: q, Payload: *g.buf, Flags: FlagRetx}
+			*p = Packet{Type: TypeData, Seq: q, Payload: *g.buf}
 			if g.end {
 				p.Flags |= FlagEnd
 			}
-			m.trace(TraceEvent{Kind: "retransmit", Seq: q, Why: "tail loss probe"})
-			g.sends++ // Karn: no RTT sample from it
+			if fresh {
+				m.snd.sent(q, false, now)
+			} else {
+				p.Flags |= FlagRetx
+				m.trace(TraceEvent{Kind: "retransmit", Seq: q, Why: "tail loss probe"})
+				m.snd.probed(q, now)
+			}
 			m.stamp(p, now)
+			m.settle(now)
 			return true
 		}
 	}
@@ -645,7 +660,12 @@ func (m *Machine) Next(now time.Time, p *Packet) bool {
 func (m *Machine) Stats() Stats {
 	s := m.st
 	s.SRTT, s.RTTVAR, s.RTO = m.rtt.SRTT(), m.rtt.RTTVAR(), m.rtt.RTO()
-	s.Cwnd, s.Ssthresh, s.PeerWindow = m.snd.cwnd, m.snd.ssthresh, uint32(m.snd.rwnd)
+	s.Cwnd, s.PeerWindow = m.snd.cwnd(), uint32(m.snd.rwnd)
+	if hi := m.snd.cc.inflightHi; hi < inf {
+		s.InflightHi = hi
+	}
+	s.PacingRate, s.BtlBw, s.MinRTT, s.Mode = m.snd.pacingRate(), m.snd.cc.bwMax, m.snd.cc.minRTT, m.snd.cc.mode.String()
+	s.ReorderWindow = m.snd.reoWnd()
 	s.Buffered = m.rcv.held
 	return s
 }

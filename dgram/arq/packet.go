@@ -14,7 +14,7 @@ const (
 	TypeSyn    = 16 // open: the client's connection ID, window and segment size
 	TypeSynAck = 17 // the server's answer
 	TypeData   = 18 // a segment of a message
-	TypeAck    = 19 // cumulative acknowledgement, window and SACK ranges
+	TypeAck    = 19 // cumulative acknowledgement, window, SACK and D-SACK ranges
 	TypeFin    = 20 // no data after Seq
 	TypeFinAck = 21 // everything up to the FIN arrived
 	TypeReset  = 22 // abort
@@ -45,6 +45,9 @@ const (
 	DataOverhead = baseLen + 1 + crcLen
 	// MaxSACK is the most SACK ranges an ACK carries.
 	MaxSACK = 32
+	// MaxDSACK is the most duplicate-segment (D-SACK) ranges an ACK
+	// carries.
+	MaxDSACK = 4
 	// CookieLen is the size of the server's address-validation cookie:
 	// a 4-byte timestamp and a 12-byte truncated HMAC-SHA256.
 	CookieLen = 16
@@ -67,6 +70,11 @@ type Packet struct {
 	MSS    uint16 // SYN, SYN-ACK, COOKIE: largest payload the sender of it accepts
 	NSACK  int    // ACK: ranges in SACK
 	SACK   [MaxSACK]Range
+	// ACK: segments that arrived again, already held or delivered
+	// (D-SACK, RFC 2883): they tell the sender which retransmissions
+	// were needless.
+	NDSACK int
+	DSACK  [MaxDSACK]Range
 
 	Cookie [CookieLen]byte // SYN-ACK, COOKIE: the server's address-validation cookie
 
@@ -137,6 +145,11 @@ func (p *Packet) Append(b []byte) []byte {
 			b = binary.BigEndian.AppendUint64(b, r.Start)
 			b = binary.BigEndian.AppendUint64(b, r.End)
 		}
+		b = append(b, byte(p.NDSACK))
+		for _, r := range p.DSACK[:p.NDSACK] {
+			b = binary.BigEndian.AppendUint64(b, r.Start)
+			b = binary.BigEndian.AppendUint64(b, r.End)
+		}
 	case TypeSyn:
 		b = binary.BigEndian.AppendUint32(b, p.Window)
 		b = binary.BigEndian.AppendUint16(b, p.MSS)
@@ -166,7 +179,7 @@ func (p *Packet) Len() int {
 	case TypeData:
 		n += 1 + len(p.Payload)
 	case TypeAck:
-		n += 5 + 16*p.NSACK
+		n += 6 + 16*(p.NSACK+p.NDSACK)
 	case TypeSyn:
 		n += 6
 	case TypeSynAck, TypeCookie:
@@ -206,7 +219,7 @@ func Decode(b []byte, p *Packet) error {
 		}
 		p.Window, p.NSACK = binary.BigEndian.Uint32(rest), int(rest[4])
 		rest = rest[5:]
-		if p.NSACK > MaxSACK || len(rest) != 16*p.NSACK {
+		if p.NSACK > MaxSACK || len(rest) < 16*p.NSACK+1 {
 			return fmt.Errorf("%w: %d SACK ranges in %d bytes", ErrFormat, p.NSACK, len(rest))
 		}
 		for i := range p.NSACK {
@@ -215,6 +228,19 @@ func Decode(b []byte, p *Packet) error {
 				return fmt.Errorf("%w: SACK range [%d, %d) with cumulative ack %d", ErrFormat, r.Start, r.End, p.Seq)
 			}
 			p.SACK[i] = r
+		}
+		rest = rest[16*p.NSACK:]
+		p.NDSACK = int(rest[0])
+		rest = rest[1:]
+		if p.NDSACK > MaxDSACK || len(rest) != 16*p.NDSACK {
+			return fmt.Errorf("%w: %d D-SACK ranges in %d bytes", ErrFormat, p.NDSACK, len(rest))
+		}
+		for i := range p.NDSACK {
+			r := Range{binary.BigEndian.Uint64(rest[16*i:]), binary.BigEndian.Uint64(rest[16*i+8:])}
+			if r.Start >= r.End {
+				return fmt.Errorf("%w: D-SACK range [%d, %d)", ErrFormat, r.Start, r.End)
+			}
+			p.DSACK[i] = r
 		}
 	case TypeSyn:
 		if len(rest) != 6 {

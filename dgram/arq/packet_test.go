@@ -15,6 +15,7 @@ func TestPacketRoundTrip(t *testing.T) {
 		{Type: TypeData, Seq: 1 << 40, Conn: 1, Payload: []byte{}},
 		{Type: TypeAck, Seq: 10, Conn: 7, Window: 55, NSACK: 2, SACK: [MaxSACK]Range{{12, 15}, {20, 21}}},
 		{Type: TypeAck, Seq: 0, Conn: 7, Window: 0},
+		{Type: TypeAck, Seq: 10, Conn: 7, Window: 9, NSACK: 1, SACK: [MaxSACK]Range{{14, 15}}, NDSACK: 2, DSACK: [MaxDSACK]Range{{3, 4}, {12, 13}}},
 		{Type: TypeFin, Seq: 300, Conn: 7, Flags: FinAcks},
 		{Type: TypeFinAck, Conn: 7},
 		{Type: TypeReset, Conn: 7, Reason: ReasonFailed},
@@ -36,7 +37,7 @@ func TestPacketRoundTrip(t *testing.T) {
 			q.Payload = []byte{}
 		}
 		if q.Type != p.Type || q.Seq != p.Seq || q.Conn != p.Conn || q.Flags != p.Flags || !bytes.Equal(q.Payload, p.Payload) ||
-			q.Window != p.Window || q.MSS != p.MSS || q.NSACK != p.NSACK || q.SACK != p.SACK || q.Reason != p.Reason || q.Sent != p.Sent ||
+			q.Window != p.Window || q.MSS != p.MSS || q.NSACK != p.NSACK || q.SACK != p.SACK || q.NDSACK != p.NDSACK || q.DSACK != p.DSACK || q.Reason != p.Reason || q.Sent != p.Sent ||
 			q.Cookie != p.Cookie {
 			t.Errorf("round trip of %+v gave %+v", p, q)
 		}
@@ -58,6 +59,11 @@ func TestDecodeRejects(t *testing.T) {
 	bad := (&Packet{Type: TypeAck, Seq: 5, Conn: 1, NSACK: 1, SACK: [MaxSACK]Range{{3, 9}}}).Append(nil)
 	if err := Decode(bad, &p); !errors.Is(err, ErrFormat) {
 		t.Errorf("SACK below the cumulative ack: %v, want ErrFormat", err)
+	}
+	// an empty D-SACK range is malformed too
+	empty := (&Packet{Type: TypeAck, Seq: 5, Conn: 1, NDSACK: 1, DSACK: [MaxDSACK]Range{{4, 4}}}).Append(nil)
+	if err := Decode(empty, &p); !errors.Is(err, ErrFormat) {
+		t.Errorf("empty D-SACK range: %v, want ErrFormat", err)
 	}
 	unknown := (&Packet{Type: 99, Conn: 1}).Append(nil)
 	if err := Decode(unknown, &p); !errors.Is(err, ErrType) {
@@ -83,6 +89,7 @@ func FuzzDecode(f *testing.F) {
 	for _, p := range []Packet{
 		{Type: TypeData, Seq: 3, Conn: 9, Flags: FlagEnd, Payload: []byte("payload")},
 		{Type: TypeAck, Seq: 10, Conn: 9, Window: 4, NSACK: 2, SACK: [MaxSACK]Range{{12, 14}, {16, 30}}},
+		{Type: TypeAck, Seq: 10, Conn: 9, Window: 4, NSACK: 1, SACK: [MaxSACK]Range{{12, 14}}, NDSACK: 1, DSACK: [MaxDSACK]Range{{8, 9}}},
 		{Type: TypeSyn, Conn: 9, Window: 10, MSS: 1400},
 		{Type: TypeFin, Seq: 8, Conn: 9},
 		{Type: TypeReset, Conn: 9, Reason: 1},
@@ -104,6 +111,11 @@ func FuzzDecode(f *testing.F) {
 		for _, r := range p.SACK[:p.NSACK] {
 			if r.Start >= r.End || r.Start <= p.Seq {
 				t.Fatalf("accepted a bad SACK range %+v (cum %d)", r, p.Seq)
+			}
+		}
+		for _, r := range p.DSACK[:p.NDSACK] {
+			if r.Start >= r.End {
+				t.Fatalf("accepted an empty D-SACK range %+v", r)
 			}
 		}
 	})

@@ -45,6 +45,7 @@ type receiver struct {
 	present []uint64 // bit q%len(ring): segment q arrived
 	maxRing int
 	nxt     uint64
+	edge    uint64 // the right edge of the window advertised: it never shrinks
 	high    uint64 // one past the highest segment received
 	ooo     int    // segments held beyond a gap
 	grownAt uint64 // nxt when the ring last grew
@@ -62,8 +63,11 @@ type receiver struct {
 
 	sinceAck int  // in-order segments since the last ACK
 	ackNow   bool // an ACK is due at once (out of order, duplicate, window)
+	dsack    [MaxDSACK]Range
+	ndsack   int // duplicates to report in the next ACK (D-SACK)
 	lastWnd  uint32
-	lastOoo  uint64 // the latest segment that arrived beyond a gap
+	recent   [MaxSACK]uint64 // segments that arrived beyond a gap, the latest first: their blocks lead the SACK ranges
+	nrecent  int
 	st       *Stats
 }
 
@@ -77,8 +81,17 @@ func newReceiver(cfg *Config, st *Stats, bud *budget) *receiver {
 	r.ring, r.present = make([]recvSeg, n), make([]uint64, (n+63)/64)
 	r.held = n * recvSegSize
 	bud.take(r.held, 0, r.held) // the first ring is always granted
-	r.lastWnd = r.window()
+	r.lastWnd = r.advertise()
 	return r
+}
+
+// advertise returns the window to announce and moves the edge it offers:
+// the segments up to nxt plus the window may come, whatever arrives
+// meanwhile (an edge never shrinks, RFC 9293 3.8.6).
+func (r *receiver) advertise() uint32 {
+	w := r.window()
+	r.edge = max(r.edge, r.nxt+uint64(w))
+	return w
 }
 
 func (r *receiver) bit(q uint64) (int, uint64) {
@@ -152,10 +165,11 @@ func (r *receiver) onData(q uint64, end bool, payload []byte, now time.Time) boo
 	}
 	if q < r.nxt || (q < r.high && r.has(q)) {
 		r.st.DuplicateSegments++
+		r.noteDuplicate(q)
 		r.ackNow = true
 		return r.drain(now)
 	}
-	if q >= r.nxt+uint64(r.window()) {
+	if q >= r.edge || q >= r.nxt+uint64(len(r.ring)) {
 		r.st.OutOfWindow++
 		r.ackNow = true
 		return true
@@ -178,7 +192,7 @@ func (r *receiver) onData(q uint64, end bool, payload []byte, now time.Time) boo
 		g.end, g.at = end, now
 		r.ooo++
 		r.high = max(r.high, q+1)
-		r.lastOoo = q
+		r.noteRecent(q)
 		return true
 	}
 	// in order: this one, then whatever it unblocks
@@ -195,6 +209,30 @@ func (r *receiver) onData(q uint64, end bool, payload []byte, now time.Time) boo
 	r.high = max(r.high, r.nxt)
 	r.sinceAck++
 	return r.drain(now)
+}
+
+// noteDuplicate reports segment q, which arrived again, in the next ACK
+// (D-SACK, RFC 2883): it tells the sender that a retransmission was
+// needless. Neighbouring duplicates share a range; beyond MaxDSACK
+// ranges, the oldest are reported and the others not.
+func (r *receiver) noteDuplicate(q uint64) {
+	for i := range r.dsack[:r.ndsack] {
+		d := &r.dsack[i]
+		switch {
+		case q >= d.Start && q < d.End:
+			return
+		case q == d.End:
+			d.End++
+			return
+		case q+1 == d.Start:
+			d.Start--
+			return
+		}
+	}
+	if r.ndsack < MaxDSACK {
+		r.dsack[r.ndsack] = Range{q, q + 1}
+		r.ndsack++
+	}
 }
 
 // drain moves the segments held in the ring from nxt on into the message
@@ -306,54 +344,99 @@ func (r *receiver) pending() bool { return r.queueHead < len(r.queue) }
 // complete reports whether every segment before the peer's FIN arrived.
 func (r *receiver) complete() bool { return r.hasFin && r.nxt == r.fin && r.msgSegs == 0 }
 
-// ack fills p with the acknowledgement to send: cumulative, window, and
-// SACK ranges of the segments held beyond gaps, lowest first.
+// noteRecent puts q, which just arrived beyond a gap, at the head of the
+// blocks to report first. A segment that extends the block of the latest
+// one takes its place, so a run of arrivals takes one entry.
+func (r *receiver) noteRecent(q uint64) {
+	if r.nrecent > 0 && r.recent[0]+1 == q {
+		r.recent[0] = q
+		return
+	}
+	n := min(r.nrecent, MaxSACK-1)
+	copy(r.recent[1:n+1], r.recent[:n])
+	r.recent[0] = q
+	r.nrecent = n + 1
+}
+
+// block returns the run of held segments around q (which is held).
+func (r *receiver) block(q uint64) Range {
+	start, end := q, q+1
+	for start > r.nxt+1 && r.has(start-1) {
+		start--
+	}
+	return Range{start, r.runEnd(end)}
+}
+
+// runEnd returns the first segment from q on that is not held (or high),
+// a bitmap word at a time.
+func (r *receiver) runEnd(q uint64) uint64 {
+	for q < r.high {
+		i := q % uint64(len(r.ring))
+		rest := ^r.present[i/64] >> (i % 64) // zeros: held
+		if rest != 0 {
+			q += uint64(bits.TrailingZeros64(rest))
+			break
+		}
+		q += 64 - i%64
+	}
+	return min(q, r.high)
+}
+
+// runStart returns the first held segment from q on (or high).
+func (r *receiver) runStart(q uint64) uint64 {
+	for q < r.high {
+		i := q % uint64(len(r.ring))
+		if rest := r.present[i/64] >> (i % 64); rest != 0 {
+			q += uint64(bits.TrailingZeros64(rest))
+			break
+		}
+		q += 64 - i%64
+	}
+	return min(q, r.high)
+}
+
+// ack fills p with the acknowledgement to send: cumulative, window, SACK
+// ranges of the segments held beyond gaps, and the duplicates to report.
+// As RFC 2018 asks, the first ranges are the blocks that changed most
+// recently (so that the sender hears of every arrival, even when there
+// are more blocks than an ACK carries, and again if an ACK is lost); the
+// others follow lowest first, where the holes that hold up delivery are.
 func (r *receiver) ack(p *Packet) {
 	p.Type, p.Seq = TypeAck, r.nxt
-	p.Window = r.window()
+	p.Window = r.advertise()
 	r.lastWnd = p.Window
 	p.NSACK = 0
 	if r.ooo > 0 {
-		// RFC 2018: the first range holds the latest arrival, so a sender
-		// hears of every range eventually; the others follow lowest first,
-		// where the holes that hold up delivery are.
-		if r.lastOoo >= r.nxt && r.lastOoo < r.high && r.has(r.lastOoo) {
-			start, end := r.lastOoo, r.lastOoo+1
-			for start > r.nxt && r.has(start-1) {
-				start--
-			}
-			for end < r.high && r.has(end) {
-				end++
-			}
-			p.SACK[0] = Range{start, end}
-			p.NSACK = 1
-		}
-		q := r.nxt + 1
-		for q < r.high && p.NSACK < MaxSACK {
-			// find the next present segment, a word at a time
-			for q < r.high && !r.has(q) {
-				i := q % uint64(len(r.ring))
-				if rest := r.present[i/64] >> (i % 64); rest != 0 {
-					q += uint64(bits.TrailingZeros64(rest))
-				} else {
-					q += 64 - i%64 // the rest of this word is empty
+		add := func(b Range) bool {
+			for _, o := range p.SACK[:p.NSACK] {
+				if b.Start < o.End && o.Start < b.End {
+					return false
 				}
 			}
-			if q >= r.high {
-				break
-			}
-			start := q
-			for q < r.high && r.has(q) {
-				q++
-			}
-			if p.NSACK > 0 && p.SACK[0].Start == start {
-				continue // the first range already
-			}
-			p.SACK[p.NSACK] = Range{start, q}
+			p.SACK[p.NSACK] = b
 			p.NSACK++
+			return true
 		}
+		kept := 0
+		for _, q := range r.recent[:r.nrecent] {
+			if q < r.nxt || q >= r.high || !r.has(q) {
+				continue // delivered since
+			}
+			r.recent[kept] = q
+			kept++
+			add(r.block(q))
+		}
+		r.nrecent = kept
+		for q := r.runStart(r.nxt + 1); q < r.high && p.NSACK < MaxSACK; {
+			end := r.runEnd(q)
+			add(Range{q, end})
+			q = r.runStart(end)
+		}
+	} else {
+		r.nrecent = 0
 	}
-	r.sinceAck, r.ackNow = 0, false
+	p.NDSACK, p.DSACK = r.ndsack, r.dsack
+	r.sinceAck, r.ackNow, r.ndsack = 0, false, 0
 }
 
 // releaseIdle frees the buffers of a connection that ended, except the

@@ -24,61 +24,115 @@ func putSegBuf(p *[]byte) {
 	}
 }
 
-// beta is the multiplicative decrease on a loss found by ACKs: 0.7, as
-// CUBIC (RFC 9438) rather than NewReno's 0.5, so that the random loss of a
-// lossy (not congested) link costs less; a timeout still collapses the
-// window to one segment.
-const beta = 0.7
+// none is the end of the in-flight list.
+const none = ^uint64(0)
 
 // sendSeg is a segment the sender holds until it is acknowledged.
 type sendSeg struct {
 	buf      *[]byte
-	end      bool // last segment of its message
-	sentAt   time.Time
-	sends    int
+	end      bool      // last segment of its message
+	sentAt   time.Time // its latest transmission
+	sends    int       // transmissions, probes included
 	sacked   bool
-	lost     bool
-	inFlight bool
+	lost     bool // found lost, waiting to be sent again
+	inFlight bool // in the in-flight list: sent, not delivered, not lost
+
+	// the model's snapshot at its latest transmission
+	delivered   uint64
+	deliveredAt time.Time
+	firstSentAt time.Time
+	appLimited  bool
+	inflight    int32 // in flight once it was sent
+
+	prev, next uint64 // the in-flight list, in the order of sending
 }
+
+// retxRecord remembers a retransmitted segment after it left the ring,
+// so that a D-SACK that comes later can still show it needless.
+type retxRecord struct {
+	seq     uint64
+	retx    uint16 // times it was sent again
+	dsacked uint16 // copies the receiver reported twice
+	episode uint32 // the reduction it was sent in
+}
+
+// retxHistory is how many retransmitted segments the sender remembers
+// (direct-mapped by segment number); it is allocated at the first
+// retransmission.
+const retxHistory = 4096
+
+// dupThresh is RFC 6675's DupThresh: before any reordering was seen,
+// three segments SACKed beyond a hole make it lost at once.
+const dupThresh = 3
 
 // sender is the sending half of a connection: a ring of segments from una
 // (the oldest unacknowledged) through nxt (the next never sent) to max
 // (the next to be queued), selective-repeat retransmission driven by
-// cumulative ACKs, SACK ranges and the RFC 6298 timer, and NewReno-style
-// congestion control. It does no I/O; the connection calls it with the
-// time and sends what it returns.
+// cumulative ACKs, SACK and D-SACK ranges, RACK-TLP (RFC 8985) and the
+// RFC 6298 timer, a model of the path (see model) that sets the window
+// and the pace, and pacing. It does no I/O; the connection calls it with
+// the time and sends what it returns.
 type sender struct {
 	cfg  *Config
 	rtt  *RTT
+	cc   *model
 	ring []sendSeg
 
 	una, nxt, max uint64
 	pipe          int // segments in flight: sent, not acked, SACKed or lost
-	cwnd          float64
-	ssthresh      float64
-	inRecovery    bool
-	recover       uint64
-	dupAcks       int
-	highSacked    uint64 // one past the highest SACKed segment
-	lossScan      uint64 // segments below were checked for loss
+	head, tail    uint64
+	sacked        int    // segments SACKed above una
 	retxScan      uint64 // no lost segment below this
 	lostCount     int
 	rwnd          uint64 // the peer's window, from una
-	rtoAt         time.Time
-	timeouts      int       // in a row, without progress
-	rackXmit      time.Time // send time of the latest segment known delivered (RACK)
-	tlpAt         time.Time // when to send a tail loss probe (RFC 8985)
-	tlpOut        bool      // a probe is out, unanswered
+
+	inRecovery bool
+	recover    uint64
+
+	rtoAt    time.Time
+	timeouts int // in a row, without progress
+
+	// RACK (RFC 8985)
+	rackXmit    time.Time // send time of the latest-sent segment delivered
+	rackSeq     uint64
+	rackRTT     time.Duration
+	rackSet     bool
+	fack        uint64 // one past the highest segment delivered
+	reordering  bool   // a segment sent once was delivered after a later one
+	reoMult     int    // the reordering window in quarters of the minimum RTT
+	reoPersist  int    // recoveries left before reoMult goes back to 1
+	dsackRound  uint64 // reoMult grows once per round trip: until una passes this
+	dsackActive bool
+	reoAt       time.Time // the reordering timer
+
+	tlpAt  time.Time // when to send a tail loss probe
+	tlpOut bool      // a probe is out, unanswered
+
+	// pacing: a token bucket, in segments
+	tokens   float64
+	tokensAt time.Time
+	paceAt   time.Time // data waits for the pace until then (zero: it does not)
+
+	// D-SACK and undo
+	hist        []retxRecord
+	episode     uint32 // counts reductions (recoveries, timeouts, congestion)
+	undoValid   bool
+	undoRetrans int // retransmissions of the episode not yet shown needless
+	undoCwnd    float64
+	undoHi      float64
 
 	st *Stats
 }
 
-func newSender(cfg *Config, rtt *RTT, st *Stats) *sender {
-	return &sender{cfg: cfg, rtt: rtt, ring: make([]sendSeg, min(initialRing, cfg.SendBuffer)), cwnd: float64(cfg.InitialWindow),
-		ssthresh: 1e18, rwnd: uint64(cfg.InitialWindow), st: st}
+func newSender(cfg *Config, rtt *RTT, st *Stats, id uint32) *sender {
+	return &sender{cfg: cfg, rtt: rtt, cc: newModel(cfg, id), ring: make([]sendSeg, min(initialRing, cfg.SendBuffer)),
+		rwnd: uint64(cfg.InitialWindow), head: none, tail: none, reoMult: 1, st: st}
 }
 
 func (s *sender) seg(q uint64) *sendSeg { return &s.ring[q%uint64(len(s.ring))] }
+
+// cwnd returns the congestion window, in segments.
+func (s *sender) cwnd() float64 { return s.cc.cwnd }
 
 // space returns how many segments may be queued.
 func (s *sender) space() int { return s.cfg.SendBuffer - int(s.max-s.una) }
@@ -112,28 +166,110 @@ func (s *sender) outstanding() bool { return s.una < s.nxt }
 // idle reports whether everything queued was acknowledged.
 func (s *sender) idle() bool { return s.una == s.max }
 
-// next returns the segment to send now, if the windows allow one: a lost
-// segment first (a retransmission), else new data.
-func (s *sender) next() (q uint64, retx, ok bool) {
-	if float64(s.pipe) >= s.cwnd {
-		return 0, false, false
+// The in-flight list: the segments in flight, in the order they were
+// last sent, so that RACK looks at the oldest first.
+
+func (s *sender) listAdd(q uint64) {
+	g := s.seg(q)
+	g.prev, g.next = s.tail, none
+	if s.tail == none {
+		s.head = q
+	} else {
+		s.seg(s.tail).next = q
 	}
+	s.tail = q
+	g.inFlight = true
+	s.pipe++
+}
+
+func (s *sender) listRemove(q uint64) {
+	g := s.seg(q)
+	if !g.inFlight {
+		return
+	}
+	if g.prev == none {
+		s.head = g.next
+	} else {
+		s.seg(g.prev).next = g.next
+	}
+	if g.next == none {
+		s.tail = g.prev
+	} else {
+		s.seg(g.next).prev = g.prev
+	}
+	g.inFlight = false
+	s.pipe--
+}
+
+// pacingRate returns the rate to pace at, in segments per second (0: no
+// pacing yet).
+func (s *sender) pacingRate() float64 { return s.cc.pacingRate(s.rtt.SRTT()) }
+
+// burst is the most segments the pacer lets go back to back: two
+// milliseconds' worth at the rate (a sender's timers fire in steps of
+// about a millisecond, and one that wakes late sends what it owes), and
+// at least ten.
+func burst(rate float64) float64 { return max(rate*0.002, 10) }
+
+// paced reports whether the pace lets a segment go now; when it does not,
+// paceAt says when it will.
+func (s *sender) paced(now time.Time) bool {
+	rate := s.pacingRate()
+	if rate <= 0 {
+		return true
+	}
+	b := burst(rate)
+	if s.tokensAt.IsZero() {
+		s.tokens = b
+	} else if now.After(s.tokensAt) {
+		s.tokens = min(b, s.tokens+rate*now.Sub(s.tokensAt).Seconds())
+	}
+	s.tokensAt = now
+	if s.tokens >= 1 {
+		return true
+	}
+	// wake once a millisecond's worth is there (at least one segment):
+	// fewer wakeups, and the bucket takes up the slack
+	want := min(max(rate/1000, 1), b/2)
+	s.paceAt = now.Add(time.Duration((want - s.tokens) / rate * float64(time.Second)))
+	return false
+}
+
+// next returns the segment to send now, if the windows and the pace allow
+// one: a lost segment first (a retransmission), else new data. It notes
+// when the sender is limited by the application (or the peer's window)
+// rather than by the path.
+func (s *sender) next(now time.Time) (q uint64, retx, ok bool) {
+	s.paceAt = time.Time{}
+	haveLost := false
 	if s.lostCount > 0 {
 		if s.retxScan < s.una {
 			s.retxScan = s.una
 		}
 		for ; s.retxScan < s.nxt; s.retxScan++ {
-			g := s.seg(s.retxScan)
-			if g.lost && !g.sacked {
-				return s.retxScan, true, true
+			if g := s.seg(s.retxScan); g.lost && !g.sacked {
+				haveLost = true
+				break
 			}
 		}
-		s.lostCount = 0 // none left below nxt
+		if !haveLost {
+			s.lostCount = 0 // none left below nxt
+		}
 	}
-	if s.nxt < s.max && s.nxt < s.una+s.rwnd {
-		return s.nxt, false, true
+	haveNew := s.nxt < s.max && s.nxt < s.una+s.rwnd
+	if !haveLost && !haveNew {
+		if float64(s.pipe) < s.cwnd() {
+			s.cc.markAppLimited(s.pipe)
+		}
+		return 0, false, false
 	}
-	return 0, false, false
+	if float64(s.pipe) >= s.cwnd() || !s.paced(now) {
+		return 0, false, false
+	}
+	if haveLost {
+		return s.retxScan, true, true
+	}
+	return s.nxt, false, true
 }
 
 // sent records that segment q went out at now.
@@ -142,20 +278,44 @@ func (s *sender) sent(q uint64, retx bool, now time.Time) {
 	if retx {
 		g.lost = false
 		s.lostCount--
-		s.st.Retransmits++
+		s.noteRetx(q)
 	} else {
 		s.nxt = q + 1
 		s.st.SegmentsSent++
 		s.st.BytesSent += uint64(len(*g.buf))
 	}
+	s.cc.onSend(g, s.pipe, now)
 	g.sends++
 	g.sentAt = now
-	g.inFlight = true
-	s.pipe++
-	if s.rtoAt.IsZero() {
+	s.listAdd(q)
+	if s.tokens >= 1 {
+		s.tokens--
+	}
+	if s.rtoAt.IsZero() || retx && q == s.una {
+		// the timer runs from the oldest segment's latest send (as
+		// Linux's): a retransmission of it gets a round trip
 		s.rtoAt = now.Add(s.rtt.RTO())
 	}
 	s.armTLP(now)
+}
+
+// noteRetx counts a retransmission of q and remembers it for D-SACK.
+func (s *sender) noteRetx(q uint64) {
+	s.st.Retransmits++
+	if s.hist == nil {
+		s.hist = make([]retxRecord, retxHistory)
+	}
+	r := &s.hist[q%retxHistory]
+	if r.seq != q || r.retx == 0 {
+		*r = retxRecord{seq: q}
+	}
+	if r.retx < ^uint16(0) {
+		r.retx++
+	}
+	r.episode = s.episode
+	if s.undoValid {
+		s.undoRetrans++
+	}
 }
 
 // armTLP schedules a tail loss probe two round trips from now (RFC 8985):
@@ -174,30 +334,60 @@ func (s *sender) armTLP(now time.Time) {
 	}
 }
 
-// probe returns the segment to send as a tail loss probe: the last one
-// sent. It is sent again as it is, without marking anything lost; its
-// acknowledgement (a SACK) lets RACK find what the tail lost.
-func (s *sender) probe() (uint64, bool) {
+// probe returns what to send as a tail loss probe: new data if the peer's
+// window allows, else the last segment sent that is not SACKed, sent
+// again without marking anything lost; its acknowledgement lets RACK find
+// what the tail lost.
+func (s *sender) probe() (q uint64, fresh, ok bool) {
 	s.tlpAt = time.Time{}
 	if !s.outstanding() || s.tlpOut {
-		return 0, false
+		return 0, false, false
 	}
 	s.tlpOut = true
 	s.st.Probes++
-	return s.nxt - 1, true
+	if s.nxt < s.max && s.nxt < s.una+s.rwnd {
+		return s.nxt, true, true
+	}
+	for q = s.nxt - 1; ; q-- {
+		if g := s.seg(q); !g.sacked {
+			return q, false, true
+		}
+		if q == s.una {
+			return 0, false, false
+		}
+	}
+}
+
+// probed records that q went out as a probe (sent before: a
+// retransmission, whose acknowledgement is ambiguous).
+func (s *sender) probed(q uint64, now time.Time) {
+	g := s.seg(q)
+	s.noteRetx(q)
+	s.listRemove(q)
+	if g.lost {
+		g.lost = false
+		s.lostCount--
+	}
+	s.cc.onSend(g, s.pipe, now)
+	g.sends++
+	g.sentAt = now
+	s.listAdd(q)
 }
 
 // onAck processes an acknowledgement: cumulative up to cum (exclusive),
-// the SACK ranges and the peer's window. It reports whether it acked new
-// data (progress).
-func (s *sender) onAck(cum uint64, sack []Range, window uint32, now time.Time, trace func(TraceEvent)) bool {
+// the SACK and D-SACK ranges and the peer's window. It reports whether it
+// acked new data (progress).
+func (s *sender) onAck(cum uint64, sack, dsack []Range, window uint32, now time.Time, trace func(TraceEvent)) bool {
 	if cum > s.nxt { // acknowledges what was never sent: ignore
 		return false
 	}
+	if cum >= s.una { // an older ACK, overtaken by a newer one, has an older window
+		s.rwnd = uint64(window)
+	}
+	var rs rateSample
 	progress := cum > s.una
-	s.rwnd = uint64(window)
+	var rttSample time.Duration
 	if progress {
-		acked := cum - s.una
 		// Karn's rule: sample only segments sent once, and only when no
 		// retransmission is among those acknowledged: an ACK that waited
 		// for a hole to be filled measures the recovery, not the path.
@@ -208,18 +398,17 @@ func (s *sender) onAck(cum uint64, sack []Range, window uint32, now time.Time, t
 			}
 		}
 		if g := s.seg(cum - 1); clean && !g.sacked {
-			s.rtt.Sample(now.Sub(g.sentAt))
-			trace(TraceEvent{Kind: "rtt", Seq: cum - 1})
+			rttSample = now.Sub(g.sentAt)
 		}
 		for q := s.una; q < cum; q++ {
 			g := s.seg(q)
-			if g.sentAt.After(s.rackXmit) && !g.sacked {
-				s.rackXmit = g.sentAt
+			if g.sacked {
+				s.sacked--
+			} else {
+				s.delivered(q, g, now, &rs)
 			}
-			if g.inFlight {
-				s.pipe--
-			}
-			if g.lost && !g.sacked {
+			s.listRemove(q)
+			if g.lost {
 				s.lostCount--
 			}
 			s.st.BytesAcked += uint64(len(*g.buf))
@@ -227,23 +416,65 @@ func (s *sender) onAck(cum uint64, sack []Range, window uint32, now time.Time, t
 			*g = sendSeg{}
 		}
 		s.una = cum
-		s.dupAcks = 0
 		s.timeouts = 0
 		s.tlpOut = false
-		if s.inRecovery {
-			// Within a recovery the window stays put (one reduction per
-			// loss event, as NewReno); SACK finds the other holes.
-			if cum >= s.recover {
-				s.inRecovery = false
-				s.cwnd = s.ssthresh
-				trace(TraceEvent{Kind: "recovery", Why: "done"})
+	}
+	var sackSample time.Time // send time of the latest first transmission newly SACKed
+	for _, r := range sack {
+		start, end := max(r.Start, s.una), min(r.End, s.nxt)
+		for q := start; q < end; q++ {
+			g := s.seg(q)
+			if g.sacked {
+				continue
 			}
-		} else if s.cwnd < s.ssthresh {
-			s.cwnd += float64(acked) // slow start
-		} else {
-			s.cwnd += float64(acked) / s.cwnd // congestion avoidance: one segment per round trip
+			g.sacked = true
+			s.sacked++
+			if g.sends == 1 && g.sentAt.After(sackSample) {
+				sackSample = g.sentAt
+			}
+			s.delivered(q, g, now, &rs)
+			s.listRemove(q)
+			if g.lost {
+				g.lost = false
+				s.lostCount--
+			}
 		}
-		s.cwnd = min(s.cwnd, float64(s.cfg.SendBuffer))
+	}
+	if rttSample == 0 && !sackSample.IsZero() {
+		// a SACK of a segment sent once is a clean round-trip sample too
+		rttSample = now.Sub(sackSample)
+	}
+	if rttSample > 0 {
+		s.rtt.Sample(rttSample)
+		trace(TraceEvent{Kind: "rtt", Seq: cum - 1})
+	}
+	for _, r := range dsack {
+		s.onDSACK(r, trace)
+	}
+	if s.dsackActive && s.una >= s.dsackRound {
+		s.dsackActive = false
+	}
+	lost := s.detectLoss(now, &rs, trace)
+	if lost > 0 && !s.inRecovery {
+		s.startReduction()
+		s.inRecovery, s.recover = true, s.nxt
+		s.st.Recoveries++
+		trace(TraceEvent{Kind: "recovery", Why: "loss"})
+	} else if s.inRecovery && s.una >= s.recover {
+		s.inRecovery = false
+		s.cc.exitRecovery()
+		if s.reoPersist > 0 {
+			if s.reoPersist--; s.reoPersist == 0 {
+				s.reoMult = 1
+			}
+		}
+		trace(TraceEvent{Kind: "recovery", Why: "done"})
+	}
+	if s.cc.onAck(&rs, rttSample, s.pipe, now) {
+		s.st.Congestion++
+		trace(TraceEvent{Kind: "congestion", Why: "loss with a queue"})
+	}
+	if progress {
 		if s.outstanding() {
 			s.rtoAt = now.Add(s.rtt.RTO())
 		} else {
@@ -251,101 +482,148 @@ func (s *sender) onAck(cum uint64, sack []Range, window uint32, now time.Time, t
 		}
 		s.armTLP(now)
 	}
-	newSack := false
-	var sackSample time.Time // send time of the latest first transmission newly SACKed
-	for _, r := range sack {
-		start, end := max(r.Start, s.una), min(r.End, s.nxt)
-		for q := start; q < end; q++ {
-			g := s.seg(q)
-			if !g.sacked {
-				g.sacked, newSack = true, true
-				if g.sentAt.After(s.rackXmit) {
-					s.rackXmit = g.sentAt
-				}
-				if g.sends == 1 && g.sentAt.After(sackSample) {
-					sackSample = g.sentAt
-				}
-				if g.inFlight {
-					g.inFlight = false
-					s.pipe--
-				}
-				if g.lost {
-					g.lost = false
-					s.lostCount--
-				}
-			}
-		}
-		s.highSacked = max(s.highSacked, end)
-	}
-	if !progress && !sackSample.IsZero() {
-		// a SACK of a segment sent once is a clean round-trip sample too
-		s.rtt.Sample(now.Sub(sackSample))
-	}
-	// A duplicate ACK counts only if it brings new SACK information
-	// (RFC 6675): the ACKs a duplicated segment draws say nothing new.
-	if !progress && s.outstanding() && newSack {
-		s.dupAcks++
-	}
-	s.detectLoss(trace)
 	return progress
 }
 
-// detectLoss marks as lost every unacknowledged segment that three later
-// segments were SACKed past (RFC 6675's DupThresh, by sequence), and the
-// oldest one after three duplicate ACKs; new losses start a recovery.
-func (s *sender) detectLoss(trace func(TraceEvent)) {
-	const dupThresh = 3
-	newLoss := false
-	if s.dupAcks >= dupThresh {
-		// fast retransmit: once, for a first transmission that was lost
-		if g := s.seg(s.una); s.outstanding() && !g.sacked && !g.lost && g.sends == 1 {
-			s.markLost(s.una)
-			newLoss = true
-			trace(TraceEvent{Kind: "retransmit", Seq: s.una, Why: "fast"})
+// delivered notes that q, not SACKed before, reached the peer: for the
+// model's rate sample, and for RACK (RFC 8985 6.2).
+func (s *sender) delivered(q uint64, g *sendSeg, now time.Time, rs *rateSample) {
+	s.cc.onDelivered(g, now, rs)
+	if g.sends == 0 {
+		return
+	}
+	rtt := now.Sub(g.sentAt)
+	if g.sends > 1 && rtt < s.rtt.MinRTT() {
+		// probably the original's acknowledgement, not the
+		// retransmission's: ambiguous, so no RACK update
+	} else {
+		s.rackRTT = rtt
+		if !s.rackSet || g.sentAt.After(s.rackXmit) || g.sentAt.Equal(s.rackXmit) && q > s.rackSeq {
+			s.rackXmit, s.rackSeq, s.rackSet = g.sentAt, q, true
 		}
 	}
-	if s.lossScan < s.una {
-		s.lossScan = s.una
-	}
-	for ; s.lossScan+dupThresh <= s.highSacked && s.lossScan < s.nxt; s.lossScan++ {
-		g := s.seg(s.lossScan)
-		if !g.sacked && !g.lost && g.sends > 0 {
-			s.markLost(s.lossScan)
-			newLoss = true
-			trace(TraceEvent{Kind: "retransmit", Seq: s.lossScan, Why: "sack"})
-		}
-	}
-	// RACK (RFC 8985): a segment sent a reordering window before one that
-	// was delivered is lost, retransmissions included, which the rules
-	// above cannot see again.
-	if !s.rackXmit.IsZero() {
-		reo := max(s.rtt.SRTT()/4, time.Millisecond)
-		limit := s.rackXmit.Add(-reo)
-		for q := s.una; q < s.nxt; q++ {
-			g := s.seg(q)
-			if g.sacked || g.lost || g.sends == 0 {
-				continue
-			}
-			if g.sentAt.Before(limit) {
-				s.markLost(q)
-				newLoss = true
-				trace(TraceEvent{Kind: "retransmit", Seq: q, Why: "rack"})
-			} else if g.sends == 1 {
-				break // later first transmissions were sent later still
-			}
-		}
-	}
-	if newLoss && !s.inRecovery {
-		flight := float64(s.nxt - s.una)
-		s.ssthresh = max(flight*beta, 2)
-		s.cwnd = s.ssthresh
-		s.inRecovery, s.recover = true, s.nxt
-		s.st.Recoveries++
-		trace(TraceEvent{Kind: "recovery", Why: "loss"})
+	if q+1 > s.fack {
+		s.fack = q + 1
+	} else if g.sends == 1 && !s.reordering {
+		s.reordering = true // sent once, delivered after a later segment
+		s.st.Reordering++
 	}
 }
 
-func (s *sender) markLost(q uint64) {
+// onDSACK takes a D-SACK range: segments that reached the peer twice. A
+// retransmission of one of them was needless (RFC 3708): it is counted,
+// the reordering window grows (once per round trip, RFC 8985 6.2), and
+// when every retransmission since the last reduction proves needless,
+// the reduction is undone.
+func (s *sender) onDSACK(r Range, trace func(TraceEvent)) {
+	s.st.DSACKs++
+	if s.hist == nil {
+		return
+	}
+	matched := false
+	start := r.Start
+	if s.nxt > retxHistory && start < s.nxt-retxHistory {
+		start = s.nxt - retxHistory
+	}
+	end := min(r.End, s.nxt, start+maxDSACKSpan)
+	for q := start; q < end; q++ {
+		h := &s.hist[q%retxHistory]
+		if h.seq != q || h.dsacked >= h.retx {
+			continue // a copy the network made, or a segment we no longer know
+		}
+		h.dsacked++
+		s.st.Spurious++
+		matched = true
+		trace(TraceEvent{Kind: "spurious", Seq: q})
+		if s.undoValid && h.episode == s.episode {
+			if s.undoRetrans--; s.undoRetrans <= 0 {
+				s.undo(trace)
+			}
+		}
+	}
+	if matched {
+		s.reordering = true
+		if !s.dsackActive {
+			s.dsackActive, s.dsackRound = true, s.nxt
+			s.reoMult = min(2*s.reoMult, maxReoMult)
+			s.reoPersist = 16
+		}
+	}
+}
+
+// maxDSACKSpan bounds the segments one D-SACK range may name: a hostile
+// peer cannot make the sender walk its whole history.
+const maxDSACKSpan = 64
+
+// maxReoMult bounds the reordering window's growth; it is capped by the
+// smoothed RTT anyway.
+const maxReoMult = 1 << 12
+
+// startReduction opens an undo episode as a reduction of the window
+// begins (a recovery, a timeout): it records the window and the bound
+// before it, so that they come back if D-SACK shows that every
+// retransmission of the episode was needless. The congestion bound a
+// lossy round sets falls inside the episode its losses opened.
+func (s *sender) startReduction() {
+	s.episode++
+	s.undoValid, s.undoRetrans = true, 0
+	s.undoCwnd, s.undoHi = s.cc.cwnd, s.cc.inflightHi
+}
+
+// undo restores the window a reduction took, once D-SACK showed that
+// every retransmission it caused was needless (Linux's undo, RFC 3708).
+func (s *sender) undo(trace func(TraceEvent)) {
+	s.undoValid = false
+	s.st.Undos++
+	s.cc.inflightHi = max(s.cc.inflightHi, s.undoHi)
+	s.cc.cwnd = max(s.cc.cwnd, s.undoCwnd)
+	s.cc.priorCwnd = 0
+	s.cc.conservation = false
+	trace(TraceEvent{Kind: "undo"})
+}
+
+// reoWnd is RACK's reordering window (RFC 8985 6.2): none before any
+// reordering was seen when three segments were SACKed beyond a hole or
+// in a recovery (so that loss is found at once, as DupThresh would),
+// else a quarter of the minimum RTT times reoMult, which D-SACKs double,
+// at most the smoothed RTT.
+func (s *sender) reoWnd() time.Duration {
+	if !s.reordering && (s.inRecovery || s.sacked >= dupThresh) {
+		return 0
+	}
+	return min(s.rtt.MinRTT()/4*time.Duration(s.reoMult), s.rtt.SRTT())
+}
+
+// detectLoss marks lost, by RACK, every segment in flight that was sent
+// before the latest one delivered and has been out longer than that
+// one's RTT plus the reordering window; it arms the reordering timer for
+// the first that is not yet. It returns how many it marked.
+func (s *sender) detectLoss(now time.Time, rs *rateSample, trace func(TraceEvent)) int {
+	s.reoAt = time.Time{}
+	if !s.rackSet {
+		return 0
+	}
+	reo := s.reoWnd()
+	n := 0
+	for q := s.head; q != none; {
+		g := s.seg(q)
+		next := g.next
+		if g.sentAt.After(s.rackXmit) || g.sentAt.Equal(s.rackXmit) && q >= s.rackSeq {
+			break // sent after the latest delivered: not known lost
+		}
+		if wait := g.sentAt.Add(s.rackRTT + reo).Sub(now); wait > 0 {
+			s.reoAt = now.Add(wait)
+			break
+		}
+		s.markLost(q, rs)
+		n++
+		trace(TraceEvent{Kind: "retransmit", Seq: q, Why: "rack"})
+		q = next
+	}
+	return n
+}
+
+func (s *sender) markLost(q uint64, rs *rateSample) {
 	g := s.seg(q)
 	if g.lost || g.sacked {
 		return
@@ -355,9 +633,23 @@ func (s *sender) markLost(q uint64) {
 	if q < s.retxScan {
 		s.retxScan = q
 	}
-	if g.inFlight {
-		g.inFlight = false
-		s.pipe--
+	s.listRemove(q)
+	s.cc.onLost(g, rs)
+}
+
+// onReorderTimer runs RACK when its timer fires: segments that waited
+// their reordering window out are lost.
+func (s *sender) onReorderTimer(now time.Time, trace func(TraceEvent)) {
+	var rs rateSample
+	if s.detectLoss(now, &rs, trace) > 0 {
+		s.cc.roundLost += rs.newlyLost
+		s.cc.roundInflightLost = max(s.cc.roundInflightLost, rs.lostInflight)
+		if !s.inRecovery {
+			s.startReduction()
+			s.inRecovery, s.recover = true, s.nxt
+			s.st.Recoveries++
+			trace(TraceEvent{Kind: "recovery", Why: "loss"})
+		}
 	}
 }
 
@@ -366,43 +658,72 @@ func (s *sender) markLost(q uint64) {
 // (tcp_thin_linear_timeouts: 6). A burst of losses is counted in packets,
 // not in time (a Wi-Fi burst, a queue overflow): only packets sent get a
 // transfer out of it, and doubling the wait at once turned a burst of ten
-// lost packets into seconds of silence. The window is one segment during
-// the timeouts, so the link sees one packet per RTO: no more than a
-// single-packet flow.
+// lost packets into seconds of silence.
 const linearTimeouts = 6
 
-// lossWindow is the congestion window after a timeout, in segments: two,
-// as QUIC's minimum window (RFC 9002 7.2), rather than TCP's one, so that
-// a burst of losses counted in packets is left twice as fast.
+// persistentTimeouts is how many timeouts in a row, without an
+// acknowledgement in between, show persistent loss (RFC 9002 7.6): the
+// first ones only probe (a late ACK on a busy host, the tail of a burst
+// of losses); from this one on, everything outstanding is taken for lost
+// and the window collapses to lossWindow.
+const persistentTimeouts = 3
+
+// lossWindow is the congestion window after persistent loss, in
+// segments: two, as QUIC's minimum window (RFC 9002 7.2), rather than
+// TCP's one, so that a burst of losses counted in packets is left twice
+// as fast.
 const lossWindow = 2
 
-// onTimeout handles the retransmission timer (RFC 6298 5.4-5.7): every
-// outstanding segment not SACKed is taken for lost, the window collapses to
-// one segment, and the timeout doubles (up to its cap). Giving up is not
-// its business: the connection gives up when the peer has been silent, or
-// has acknowledged nothing, for IdleTimeout.
+// onTimeout handles the retransmission timer. Its first expiries in a
+// row are probes, as QUIC's PTO (RFC 9002 6.2): the oldest segment not
+// SACKed is sent again, nothing else is declared lost and the window
+// stays; the acknowledgement of the probe lets RACK find what was lost.
+// So an ACK that was only late on a loaded host costs one segment, not
+// a window of needless retransmissions. From the persistentTimeouts-th
+// on, it is RFC 6298's timeout: every outstanding segment not SACKed is
+// taken for lost and the window collapses to lossWindow (the model keeps
+// the rate and RTT it measured, and the window it had comes back once
+// what was outstanding is delivered). After linearTimeouts in a row the
+// timeout doubles, up to its cap. Giving up is not its business: the
+// connection gives up when the peer has been silent, or has acknowledged
+// nothing, for IdleTimeout.
 func (s *sender) onTimeout(now time.Time, trace func(TraceEvent)) {
 	if !s.outstanding() {
 		s.rtoAt = time.Time{}
 		return
 	}
 	s.st.Timeouts++
-	flight := float64(s.nxt - s.una)
-	s.ssthresh = max(flight/2, 2)
-	s.cwnd = lossWindow
-	s.inRecovery = false
-	for q := s.una; q < s.nxt; q++ {
-		s.markLost(q)
-	}
-	s.pipe = 0
-	s.dupAcks = 0
 	s.timeouts++
+	var rs rateSample
+	if s.timeouts < persistentTimeouts {
+		for q := s.una; q < s.nxt; q++ {
+			if g := s.seg(q); !g.sacked {
+				if !g.lost {
+					s.markLost(q, &rs)
+				}
+				break
+			}
+		}
+		s.cc.roundLost += rs.newlyLost
+		trace(TraceEvent{Time: now, Kind: "timeout", Seq: s.una, Why: "probe"})
+	} else {
+		if !s.inRecovery {
+			s.startReduction()
+		}
+		for q := s.una; q < s.nxt; q++ {
+			s.markLost(q, &rs)
+		}
+		s.cc.roundLost += rs.newlyLost
+		s.cc.onTimeout()
+		s.inRecovery, s.recover = true, s.nxt
+		s.reoAt = time.Time{}
+		trace(TraceEvent{Time: now, Kind: "timeout", Seq: s.una, Why: "persistent"})
+	}
 	if s.timeouts > linearTimeouts {
 		s.rtt.Backoff()
 	}
 	s.rtoAt = now.Add(s.rtt.RTO())
 	s.tlpAt, s.tlpOut = time.Time{}, false
-	trace(TraceEvent{Time: now, Kind: "timeout", Seq: s.una, Why: "timeout"})
 }
 
 // release frees every buffer (the connection is done).
@@ -412,4 +733,5 @@ func (s *sender) release() {
 		s.ring[i] = sendSeg{}
 	}
 	s.ring = nil
+	s.hist = nil
 }

@@ -51,9 +51,14 @@ type Stats struct {
 	BytesSent, BytesReceived       uint64 // payload bytes, first transmissions / delivered
 	BytesAcked                     uint64 // payload bytes the peer acknowledged cumulatively
 	SegmentsSent                   uint64 // DATA packets, first transmissions
-	Retransmits                    uint64 // DATA packets sent again
+	Retransmits                    uint64 // DATA packets sent again (tail loss probes included)
+	Spurious                       uint64 // retransmissions shown needless by D-SACK: the original had arrived
+	DSACKs                         uint64 // D-SACK ranges received
+	Undos                          uint64 // window reductions undone because D-SACK showed their losses were not
 	Timeouts                       uint64 // retransmission timer expiries
-	Recoveries                     uint64 // fast recoveries (loss found by duplicate ACKs or SACK)
+	Recoveries                     uint64 // recoveries from loss found by ACKs (RACK)
+	Congestion                     uint64 // round trips whose loss, with a queue, the model took for congestion
+	Reordering                     uint64 // reordering seen (a segment sent once delivered after a later one): 0 or 1
 	Probes                         uint64 // tail loss probes
 	PacketsSent, PacketsReceived   uint64 // every arq packet
 	WireBytesSent                  uint64 // every byte of every packet sent, headers included
@@ -69,7 +74,13 @@ type Stats struct {
 	HOLMessages                    uint64 // messages that waited behind a gap before delivery
 	HOLWait, HOLMax                time.Duration
 	SRTT, RTTVAR, RTO              time.Duration
-	Cwnd, Ssthresh                 float64
+	Cwnd                           float64       // congestion window, segments
+	InflightHi                     float64       // the bound congestion set on what is in flight (0: none)
+	PacingRate                     float64       // segments per second (0: not pacing)
+	BtlBw                          float64       // the model's bottleneck rate, segments per second
+	MinRTT                         time.Duration // the model's minimum RTT
+	Mode                           string        // the model's mode: startup, drain, probe_bw, probe_rtt
+	ReorderWindow                  time.Duration // RACK's reordering window
 	PeerWindow                     uint32
 	Buffered                       int // bytes held received and not yet read (the ring included)
 }

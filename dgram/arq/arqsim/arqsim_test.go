@@ -166,5 +166,5 @@ func Example() {
 		panic(err)
 	}
 	fmt.Printf("%d of %d delivered, in order; %d retransmissions\n", len(res.Delivered), len(msgs), res.Client.Retransmits)
-	// Output: 3 of 3 delivered, in order; 3 retransmissions
+	// Output: 3 of 3 delivered, in order; 4 retransmissions
 }
