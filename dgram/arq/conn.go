@@ -73,11 +73,18 @@ func (c *Conn) output(now time.Time) {
 		c.kick()
 		return
 	}
-	if next := c.m.Deadline(); next.Before(c.timerAt) {
+	if next := c.m.Deadline(); next.Before(c.timerAt.Add(-timerSlack)) {
 		c.timerAt = next
 		c.kick()
 	}
 }
+
+// timerSlack is how much earlier than the timer goroutine's wakeup a
+// deadline must be to wake it sooner: Go's timers fire in steps of about
+// a millisecond anyway, and the pacer's bucket holds two milliseconds,
+// so waking for every small move of the pacing deadline only costs
+// context switches.
+const timerSlack = 500 * time.Microsecond
 
 // receive hands one packet to the machine. Called by the endpoint's
 // reader, which calls afterBatch once per batch of packets.
@@ -199,6 +206,18 @@ func (c *Conn) Recv() ([]byte, error) {
 			return nil, &net.OpError{Op: "read", Net: "arq", Err: os.ErrDeadlineExceeded}
 		}
 		c.cond.Wait()
+	}
+}
+
+// Release gives back the memory of a message Recv returned, for a later
+// message to reuse (a receiver of a stream of large messages then
+// allocates almost nothing); the caller must not touch msg afterwards.
+// It is optional.
+func (c *Conn) Release(msg []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.released {
+		c.m.Release(msg)
 	}
 }
 

@@ -61,9 +61,10 @@ type Machine struct {
 	closing  bool
 	lingerAt time.Time
 
-	pingDue, probeDue bool
-	resetDue          bool
-	resetReason       uint8
+	pingDue     bool
+	probes      int // probes due: a tail loss probe (1), a timeout's (2)
+	resetDue    bool
+	resetReason uint8
 
 	err  error
 	done bool
@@ -109,6 +110,19 @@ func newMachine(cfg Config, id uint32, client bool, now time.Time, bud *budget) 
 	m.snd = newSender(&m.cfg, m.rtt, &m.st, id)
 	m.rcv = newReceiver(&m.cfg, &m.st, bud)
 	return m, nil
+}
+
+// clock takes the time a call passed in, kept from going backwards: a
+// driver's goroutines read the clock before they wait for the lock, so
+// the times of successive calls may be out of order by that wait, and
+// RACK, the rate samples and the echo compare the send times of
+// segments, which must follow the order they were sent in.
+func (m *Machine) clock(now time.Time) time.Time {
+	if now.Before(m.now) {
+		return m.now
+	}
+	m.now = now
+	return now
 }
 
 // ID returns the connection ID.
@@ -222,7 +236,7 @@ func (m *Machine) SendSpace() int { return m.snd.space() }
 // Recv returns the next whole message, if one is waiting. Its memory is
 // the caller's.
 func (m *Machine) Recv(now time.Time) ([]byte, bool) {
-	m.now = now
+	now = m.clock(now)
 	msg, ok, proto := m.rcv.pop(now)
 	if !proto {
 		m.tooLarge()
@@ -230,6 +244,11 @@ func (m *Machine) Recv(now time.Time) ([]byte, bool) {
 	m.settle(now)
 	return msg.data, ok
 }
+
+// Release gives back the memory of a message Recv returned, for a later
+// message to reuse; the caller must not touch msg afterwards. It is
+// optional: a message not given back is the caller's, as any slice.
+func (m *Machine) Release(msg []byte) { m.rcv.release(msg) }
 
 // EOF reports whether the peer closed its side and every message was
 // read.
@@ -246,7 +265,7 @@ func (m *Machine) CloseWrite() { m.finQueued = true }
 // acknowledged everything, a short wait for the peer's own FIN (a RESET
 // if it does not come); Done reports the end.
 func (m *Machine) Close(now time.Time) {
-	m.now = now
+	now = m.clock(now)
 	m.finQueued, m.closing = true, true
 	m.settle(now)
 }
@@ -264,7 +283,7 @@ func (m *Machine) tooLarge() {
 
 // Receive processes one packet from the peer (for this connection).
 func (m *Machine) Receive(p *Packet, now time.Time) {
-	m.now = now
+	now = m.clock(now)
 	if m.done {
 		return
 	}
@@ -311,7 +330,7 @@ func (m *Machine) Receive(p *Packet, now time.Time) {
 			return
 		}
 		nxt := m.rcv.nxt
-		if !m.rcv.onData(p.Seq, p.Flags&FlagEnd != 0, p.Payload, now) {
+		if !m.rcv.onData(p.Seq, p.Flags&FlagEnd != 0, p.Payload, p.Sent, now) {
 			m.tooLarge()
 			return
 		}
@@ -321,7 +340,7 @@ func (m *Machine) Receive(p *Packet, now time.Time) {
 	case TypeAck:
 		m.st.AcksReceived++
 		wasZero := m.zeroWnd
-		if m.snd.onAck(p.Seq, p.SACK[:p.NSACK], p.DSACK[:p.NDSACK], p.Window, now, m.trace) {
+		if m.snd.onAck(p, now, m.trace) {
 			m.progressAt, m.movedAt = now, now
 		}
 		if wasZero && m.snd.rwnd > 0 {
@@ -453,7 +472,7 @@ func (m *Machine) Deadline() time.Time {
 
 // Tick handles every deadline that has passed by now.
 func (m *Machine) Tick(now time.Time) {
-	m.now = now
+	now = m.clock(now)
 	if m.done {
 		return
 	}
@@ -502,11 +521,10 @@ func (m *Machine) Tick(now time.Time) {
 	}
 	if !m.snd.tlpAt.IsZero() && !now.Before(m.snd.tlpAt) {
 		m.snd.tlpAt = time.Time{}
-		m.probeDue = true
+		m.probes = max(m.probes, 1)
 	}
 	if !m.snd.rtoAt.IsZero() && !now.Before(m.snd.rtoAt) {
-		m.snd.onTimeout(now, m.trace)
-		m.probeDue = false
+		m.probes = m.snd.onTimeout(now, m.trace)
 	}
 	if m.finSent && !m.finAcked && !now.Before(m.finAt) {
 		if m.snd.idle() {
@@ -551,7 +569,7 @@ func (m *Machine) stamp(p *Packet, now time.Time) {
 // the next call. Call it until it returns false after every Receive,
 // Tick, Write and Recv.
 func (m *Machine) Next(now time.Time, p *Packet) bool {
-	m.now = now
+	now = m.clock(now)
 	if m.resetDue {
 		m.resetDue = false
 		*p = Packet{Type: TypeReset, Reason: m.resetReason}
@@ -633,9 +651,9 @@ func (m *Machine) Next(now time.Time, p *Packet) bool {
 		m.settle(now)
 		return true
 	}
-	if m.probeDue {
-		m.probeDue = false
-		if q, fresh, ok := m.snd.probe(); ok {
+	for m.probes > 0 {
+		m.probes--
+		if q, fresh, ok := m.snd.probe(m.probes == 0 && m.snd.tlpOut); ok {
 			g := m.snd.seg(q)
 			*p = Packet{Type: TypeData, Seq: q, Payload: *g.buf}
 			if g.end {

@@ -63,6 +63,7 @@ type rateSample struct {
 	set            bool
 	priorDelivered uint64
 	priorTime      time.Time
+	sentAt         time.Time // the send time of the segment the sample ends with
 	sendElapsed    time.Duration
 	ackElapsed     time.Duration
 	appLimited     bool
@@ -88,6 +89,8 @@ type model struct {
 	deliveredAt  time.Time
 	firstSentAt  time.Time
 	appLimitedAt uint64 // delivered count up to which samples are app-limited (0: none)
+	cps          [checkpoints]checkpoint
+	cpNext       int
 
 	round      uint64
 	nextRound  uint64
@@ -207,15 +210,63 @@ func (m *model) onDelivered(g *sendSeg, now time.Time, rs *rateSample) {
 	m.delivered++
 	m.deliveredAt = now
 	rs.newlyDelivered++
-	if g.deliveredAt.IsZero() {
-		return // sent before the model knew it (cannot happen) or a probe without a snapshot
+	if g.sends > 1 {
+		// The delivery of a segment sent more than once may be the
+		// original's: measured from the retransmission, a burst of
+		// originals that were only late would make a rate the path
+		// never had.
+		return
 	}
 	if !rs.set || g.delivered > rs.priorDelivered {
 		rs.set = true
 		rs.priorDelivered, rs.priorTime = g.delivered, g.deliveredAt
 		rs.appLimited = g.appLimited
-		rs.sendElapsed = g.sentAt.Sub(g.firstSentAt)
+		rs.sentAt, rs.sendElapsed = g.sentAt, g.sentAt.Sub(g.firstSentAt)
 		m.firstSentAt = g.sentAt
+	}
+}
+
+// checkpoint is the delivery state at one time: a baseline for rate
+// samples that must span more than one short round trip.
+type checkpoint struct {
+	at          time.Time
+	delivered   uint64
+	firstSentAt time.Time
+}
+
+// checkpoints is how many checkpoints the model keeps, at least a
+// quarter of rttFloor apart.
+const checkpoints = 16
+
+// checkpoint records the delivery state after an acknowledgement.
+func (m *model) checkpoint(now time.Time) {
+	last := &m.cps[(m.cpNext+checkpoints-1)%checkpoints]
+	if !last.at.IsZero() && now.Sub(last.at) < rttFloor/4 {
+		return
+	}
+	m.cps[m.cpNext] = checkpoint{now, m.delivered, m.firstSentAt}
+	m.cpNext = (m.cpNext + 1) % checkpoints
+}
+
+// widen moves the baseline of a rate sample whose interval is shorter
+// than rttFloor back to the newest checkpoint at least rttFloor old: on
+// loopback, a round trip is tens of microseconds, and 32 segments sent
+// as one GSO buffer and read as one GRO buffer are delivered in an
+// instant, at a rate no path sustains.
+func (m *model) widen(rs *rateSample, now time.Time) {
+	if now.Sub(rs.priorTime) >= rttFloor {
+		return
+	}
+	for k := 1; k <= checkpoints; k++ {
+		cp := &m.cps[(m.cpNext+checkpoints-k)%checkpoints]
+		if cp.at.IsZero() {
+			break
+		}
+		if now.Sub(cp.at) >= rttFloor && !cp.at.After(rs.priorTime) {
+			rs.priorDelivered, rs.priorTime = cp.delivered, cp.at
+			rs.sendElapsed = rs.sentAt.Sub(cp.firstSentAt)
+			return
+		}
 	}
 }
 
@@ -237,12 +288,14 @@ func (m *model) markAppLimited(pipe int) {
 // it. It returns true when the model found congestion (a bound was set).
 func (m *model) onAck(rs *rateSample, rtt time.Duration, pipe int, now time.Time) (congested bool) {
 	if rs.set {
+		m.widen(rs, now)
 		rs.ackElapsed = m.deliveredAt.Sub(rs.priorTime)
 		interval := max(rs.sendElapsed, rs.ackElapsed)
-		if d := m.delivered - rs.priorDelivered; d > 0 && interval > 0 && (!m.rttSeen || interval >= m.minRTT) {
+		if d := m.delivered - rs.priorDelivered; d > 0 && interval >= min(rttFloor, m.planRTT()) {
 			rs.rate = float64(d) / interval.Seconds()
 		}
 	}
+	m.checkpoint(now)
 	if m.appLimitedAt != 0 && m.delivered > m.appLimitedAt {
 		m.appLimitedAt = 0
 	}

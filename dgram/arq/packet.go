@@ -68,8 +68,13 @@ type Packet struct {
 
 	Window uint32 // ACK, SYN, SYN-ACK, COOKIE: free receive buffer, in segments
 	MSS    uint16 // SYN, SYN-ACK, COOKIE: largest payload the sender of it accepts
-	NSACK  int    // ACK: ranges in SACK
-	SACK   [MaxSACK]Range
+	// ACK: the sent field of the latest-sent DATA that arrived since the
+	// receiver's previous ACK (0: none), as TCP's timestamp echo: it
+	// tells whether a segment sent twice arrived as the retransmission
+	// or as the original.
+	Echo  int64
+	NSACK int // ACK: ranges in SACK
+	SACK  [MaxSACK]Range
 	// ACK: segments that arrived again, already held or delivered
 	// (D-SACK, RFC 2883): they tell the sender which retransmissions
 	// were needless.
@@ -140,6 +145,7 @@ func (p *Packet) Append(b []byte) []byte {
 		b = append(b, p.Payload...)
 	case TypeAck:
 		b = binary.BigEndian.AppendUint32(b, p.Window)
+		b = binary.BigEndian.AppendUint64(b, uint64(p.Echo))
 		b = append(b, byte(p.NSACK))
 		for _, r := range p.SACK[:p.NSACK] {
 			b = binary.BigEndian.AppendUint64(b, r.Start)
@@ -179,7 +185,7 @@ func (p *Packet) Len() int {
 	case TypeData:
 		n += 1 + len(p.Payload)
 	case TypeAck:
-		n += 6 + 16*(p.NSACK+p.NDSACK)
+		n += 14 + 16*(p.NSACK+p.NDSACK)
 	case TypeSyn:
 		n += 6
 	case TypeSynAck, TypeCookie:
@@ -214,11 +220,11 @@ func Decode(b []byte, p *Packet) error {
 		}
 		p.Flags, p.Payload = rest[0], rest[1:]
 	case TypeAck:
-		if len(rest) < 5 {
+		if len(rest) < 13 {
 			return ErrShort
 		}
-		p.Window, p.NSACK = binary.BigEndian.Uint32(rest), int(rest[4])
-		rest = rest[5:]
+		p.Window, p.Echo, p.NSACK = binary.BigEndian.Uint32(rest), int64(binary.BigEndian.Uint64(rest[4:])), int(rest[12])
+		rest = rest[13:]
 		if p.NSACK > MaxSACK || len(rest) < 16*p.NSACK+1 {
 			return fmt.Errorf("%w: %d SACK ranges in %d bytes", ErrFormat, p.NSACK, len(rest))
 		}

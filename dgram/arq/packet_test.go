@@ -15,7 +15,7 @@ func TestPacketRoundTrip(t *testing.T) {
 		{Type: TypeData, Seq: 1 << 40, Conn: 1, Payload: []byte{}},
 		{Type: TypeAck, Seq: 10, Conn: 7, Window: 55, NSACK: 2, SACK: [MaxSACK]Range{{12, 15}, {20, 21}}},
 		{Type: TypeAck, Seq: 0, Conn: 7, Window: 0},
-		{Type: TypeAck, Seq: 10, Conn: 7, Window: 9, NSACK: 1, SACK: [MaxSACK]Range{{14, 15}}, NDSACK: 2, DSACK: [MaxDSACK]Range{{3, 4}, {12, 13}}},
+		{Type: TypeAck, Seq: 10, Conn: 7, Window: 9, Echo: 1 << 60, NSACK: 1, SACK: [MaxSACK]Range{{14, 15}}, NDSACK: 2, DSACK: [MaxDSACK]Range{{3, 4}, {12, 13}}},
 		{Type: TypeFin, Seq: 300, Conn: 7, Flags: FinAcks},
 		{Type: TypeFinAck, Conn: 7},
 		{Type: TypeReset, Conn: 7, Reason: ReasonFailed},
@@ -37,7 +37,7 @@ func TestPacketRoundTrip(t *testing.T) {
 			q.Payload = []byte{}
 		}
 		if q.Type != p.Type || q.Seq != p.Seq || q.Conn != p.Conn || q.Flags != p.Flags || !bytes.Equal(q.Payload, p.Payload) ||
-			q.Window != p.Window || q.MSS != p.MSS || q.NSACK != p.NSACK || q.SACK != p.SACK || q.NDSACK != p.NDSACK || q.DSACK != p.DSACK || q.Reason != p.Reason || q.Sent != p.Sent ||
+			q.Window != p.Window || q.MSS != p.MSS || q.NSACK != p.NSACK || q.SACK != p.SACK || q.Echo != p.Echo || q.NDSACK != p.NDSACK || q.DSACK != p.DSACK || q.Reason != p.Reason || q.Sent != p.Sent ||
 			q.Cookie != p.Cookie {
 			t.Errorf("round trip of %+v gave %+v", p, q)
 		}

@@ -52,6 +52,8 @@ type receiver struct {
 	held    int    // bytes held (buffers' capacity), the ring included
 
 	msg       []byte // the message being reassembled
+	hint      int    // the length of the last message: the next is likely as long
+	spare     []byte // a message's memory the application gave back (held)
 	msgSegs   int
 	msgLastAt time.Time // the latest arrival among its segments
 	queue     []message
@@ -61,10 +63,11 @@ type receiver struct {
 	fin    uint64
 	hasFin bool
 
-	sinceAck int  // in-order segments since the last ACK
-	ackNow   bool // an ACK is due at once (out of order, duplicate, window)
-	dsack    [MaxDSACK]Range
-	ndsack   int // duplicates to report in the next ACK (D-SACK)
+	sinceAck int   // in-order segments since the last ACK
+	ackNow   bool  // an ACK is due at once (out of order, duplicate, window)
+	echo     int64 // the latest sent field of the DATA since the last ACK
+	dsack    [maxDSACKHeld]Range
+	ndsack   int // duplicates to report in the next ACKs (D-SACK)
 	lastWnd  uint32
 	recent   [MaxSACK]uint64 // segments that arrived beyond a gap, the latest first: their blocks lead the SACK ranges
 	nrecent  int
@@ -156,8 +159,9 @@ func (r *receiver) grow() {
 // onData takes a DATA segment (at most MSS bytes: the caller checked). It
 // returns false when the segment breaks the protocol (a message over
 // MaxMessage), which ends the connection.
-func (r *receiver) onData(q uint64, end bool, payload []byte, now time.Time) bool {
+func (r *receiver) onData(q uint64, end bool, payload []byte, sent int64, now time.Time) bool {
 	r.st.SegmentsReceived++
+	r.echo = max(r.echo, sent)
 	if r.hasFin && q >= r.fin {
 		r.st.OutOfWindow++
 		r.ackNow = true
@@ -229,11 +233,16 @@ func (r *receiver) noteDuplicate(q uint64) {
 			return
 		}
 	}
-	if r.ndsack < MaxDSACK {
+	if r.ndsack < maxDSACKHeld {
 		r.dsack[r.ndsack] = Range{q, q + 1}
 		r.ndsack++
 	}
 }
+
+// maxDSACKHeld is how many ranges of duplicates the receiver keeps to
+// report, MaxDSACK per ACK: more than one ACK's worth go in the ACKs
+// that follow at once.
+const maxDSACKHeld = 4 * MaxDSACK
 
 // drain moves the segments held in the ring from nxt on into the message
 // being assembled, as far as they go without a gap and memory allows.
@@ -273,15 +282,27 @@ func (r *receiver) take(payload []byte, end bool, at, now time.Time) (ok, taken 
 	}
 	if need := len(r.msg) + len(payload); need > cap(r.msg) {
 		c := min(max(need, 2*cap(r.msg), 2*r.cfg.MSS), max(r.cfg.MaxMessage, need))
+		if cap(r.msg) == 0 && !end {
+			// a new message of several segments: as long as the last
+			// one, most likely (a stream of equal chunks), and in the
+			// memory the application gave back if it fits
+			c = max(c, min(r.hint, r.cfg.MaxMessage))
+			if cap(r.spare) >= c {
+				r.msg, r.spare = r.spare[:0], nil // held already
+				c = cap(r.msg)
+			}
+		}
 		if end {
 			c = need // the message is whole: no room to grow
 		}
-		if !r.hold(c - cap(r.msg)) {
-			return true, false
+		if c > cap(r.msg) {
+			if !r.hold(c - cap(r.msg)) {
+				return true, false
+			}
+			m := make([]byte, len(r.msg), c)
+			copy(m, r.msg)
+			r.msg = m
 		}
-		m := make([]byte, len(r.msg), c)
-		copy(m, r.msg)
-		r.msg = m
 	}
 	r.msg = append(r.msg, payload...)
 	r.msgSegs++
@@ -296,6 +317,7 @@ func (r *receiver) take(payload []byte, end bool, at, now time.Time) (ok, taken 
 
 func (r *receiver) deliver(now time.Time) {
 	data := r.msg
+	r.hint = len(data)
 	if data == nil {
 		data = []byte{}
 	}
@@ -336,6 +358,18 @@ func (r *receiver) pop(now time.Time) (m message, ok, proto bool) {
 		r.ackNow = true
 	}
 	return m, true, r.drain(now)
+}
+
+// maxSpare bounds the memory of a message kept for reuse.
+const maxSpare = 1 << 20
+
+// release takes back the memory of a message pop returned, to reuse for
+// a later one, if it is worth keeping and the limits allow.
+func (r *receiver) release(b []byte) {
+	if r.ring == nil || r.spare != nil || cap(b) < 2*r.cfg.MSS || cap(b) > maxSpare || !r.hold(cap(b)) {
+		return
+	}
+	r.spare = b[:0]
 }
 
 // pending reports whether a message waits to be read.
@@ -404,6 +438,7 @@ func (r *receiver) runStart(q uint64) uint64 {
 func (r *receiver) ack(p *Packet) {
 	p.Type, p.Seq = TypeAck, r.nxt
 	p.Window = r.advertise()
+	p.Echo, r.echo = r.echo, 0
 	r.lastWnd = p.Window
 	p.NSACK = 0
 	if r.ooo > 0 {
@@ -435,8 +470,9 @@ func (r *receiver) ack(p *Packet) {
 	} else {
 		r.nrecent = 0
 	}
-	p.NDSACK, p.DSACK = r.ndsack, r.dsack
-	r.sinceAck, r.ackNow, r.ndsack = 0, false, 0
+	p.NDSACK = copy(p.DSACK[:], r.dsack[:r.ndsack])
+	r.ndsack = copy(r.dsack[:], r.dsack[p.NDSACK:r.ndsack])
+	r.sinceAck, r.ackNow = 0, r.ndsack > 0 // the rest of the duplicates go in the next ACK
 }
 
 // releaseIdle frees the buffers of a connection that ended, except the
@@ -452,8 +488,8 @@ func (r *receiver) releaseIdle() {
 			putSegBuf(r.ring[i].buf)
 		}
 	}
-	r.unhold(len(r.ring)*recvSegSize + cap(r.msg))
-	r.ooo, r.msg, r.msgSegs = 0, nil, 0
+	r.unhold(len(r.ring)*recvSegSize + cap(r.msg) + cap(r.spare))
+	r.ooo, r.msg, r.msgSegs, r.spare = 0, nil, 0, nil
 	r.ring, r.present = nil, nil
 }
 

@@ -32,6 +32,7 @@ type sendSeg struct {
 	buf      *[]byte
 	end      bool      // last segment of its message
 	sentAt   time.Time // its latest transmission
+	firstAt  time.Time // its first transmission
 	sends    int       // transmissions, probes included
 	sacked   bool
 	lost     bool // found lost, waiting to be sent again
@@ -97,6 +98,7 @@ type sender struct {
 	rackSeq     uint64
 	rackRTT     time.Duration
 	rackSet     bool
+	echo        int64  // the echo of the ACK being processed
 	fack        uint64 // one past the highest segment delivered
 	reordering  bool   // a segment sent once was delivered after a later one
 	reoMult     int    // the reordering window in quarters of the minimum RTT
@@ -105,8 +107,9 @@ type sender struct {
 	dsackActive bool
 	reoAt       time.Time // the reordering timer
 
-	tlpAt  time.Time // when to send a tail loss probe
-	tlpOut bool      // a probe is out, unanswered
+	tlpAt     time.Time // when to send a tail loss probe
+	tlpOut    bool      // a probe is out, unanswered
+	lastProbe time.Time // when the last probe went
 
 	// pacing: a token bucket, in segments
 	tokens   float64
@@ -285,6 +288,9 @@ func (s *sender) sent(q uint64, retx bool, now time.Time) {
 		s.st.BytesSent += uint64(len(*g.buf))
 	}
 	s.cc.onSend(g, s.pipe, now)
+	if g.sends == 0 {
+		g.firstAt = now
+	}
 	g.sends++
 	g.sentAt = now
 	s.listAdd(q)
@@ -334,22 +340,34 @@ func (s *sender) armTLP(now time.Time) {
 	}
 }
 
-// probe returns what to send as a tail loss probe: new data if the peer's
-// window allows, else the last segment sent that is not SACKed, sent
-// again without marking anything lost; its acknowledgement lets RACK find
-// what the tail lost.
-func (s *sender) probe() (q uint64, fresh, ok bool) {
+// probe returns what to send as a probe: new data if the peer's window
+// allows, else a segment sent before and not SACKed, sent again without
+// marking anything lost: the last one (a tail loss probe, RFC 8985), or
+// for the second probe of a timeout the oldest one. Its acknowledgement
+// lets RACK find what was lost. A tail loss probe waits for the answer
+// to the one before; the timeout's probes do not.
+func (s *sender) probe(second bool) (q uint64, fresh, ok bool) {
 	s.tlpAt = time.Time{}
-	if !s.outstanding() || s.tlpOut {
+	if !s.outstanding() || s.tlpOut && !second {
 		return 0, false, false
 	}
 	s.tlpOut = true
-	s.st.Probes++
 	if s.nxt < s.max && s.nxt < s.una+s.rwnd {
+		s.st.Probes++
 		return s.nxt, true, true
+	}
+	if second {
+		for q = s.una; q < s.nxt; q++ {
+			if g := s.seg(q); !g.sacked && !g.sentAt.Equal(s.lastProbe) {
+				s.st.Probes++
+				return q, false, true
+			}
+		}
+		return 0, false, false
 	}
 	for q = s.nxt - 1; ; q-- {
 		if g := s.seg(q); !g.sacked {
+			s.st.Probes++
 			return q, false, true
 		}
 		if q == s.una {
@@ -371,13 +389,16 @@ func (s *sender) probed(q uint64, now time.Time) {
 	s.cc.onSend(g, s.pipe, now)
 	g.sends++
 	g.sentAt = now
+	s.lastProbe = now
 	s.listAdd(q)
 }
 
 // onAck processes an acknowledgement: cumulative up to cum (exclusive),
 // the SACK and D-SACK ranges and the peer's window. It reports whether it
 // acked new data (progress).
-func (s *sender) onAck(cum uint64, sack, dsack []Range, window uint32, now time.Time, trace func(TraceEvent)) bool {
+func (s *sender) onAck(p *Packet, now time.Time, trace func(TraceEvent)) bool {
+	cum, sack, dsack, window := p.Seq, p.SACK[:p.NSACK], p.DSACK[:p.NDSACK], p.Window
+	s.echo = p.Echo
 	if cum > s.nxt { // acknowledges what was never sent: ignore
 		return false
 	}
@@ -492,15 +513,22 @@ func (s *sender) delivered(q uint64, g *sendSeg, now time.Time, rs *rateSample) 
 	if g.sends == 0 {
 		return
 	}
-	rtt := now.Sub(g.sentAt)
-	if g.sends > 1 && rtt < s.rtt.MinRTT() {
-		// probably the original's acknowledgement, not the
-		// retransmission's: ambiguous, so no RACK update
+	// RACK follows the latest-sent segment delivered. The delivery of a
+	// segment sent more than once may be the original's: unless the
+	// ACK's echo shows that something sent as late as the latest
+	// transmission arrived (RFC 8985 uses TCP's timestamps so), it
+	// counts as sent at its first transmission, which it surely was not
+	// sent before, and gives no RTT. Taken for the retransmission's, the
+	// late ACK of a segment a timeout had sent again made the whole
+	// window look lost.
+	xmit := g.sentAt
+	if g.sends == 1 || s.echo >= g.sentAt.UnixNano() {
+		s.rackRTT = now.Sub(g.sentAt)
 	} else {
-		s.rackRTT = rtt
-		if !s.rackSet || g.sentAt.After(s.rackXmit) || g.sentAt.Equal(s.rackXmit) && q > s.rackSeq {
-			s.rackXmit, s.rackSeq, s.rackSet = g.sentAt, q, true
-		}
+		xmit = g.firstAt
+	}
+	if !s.rackSet || xmit.After(s.rackXmit) || xmit.Equal(s.rackXmit) && q > s.rackSeq {
+		s.rackXmit, s.rackSeq, s.rackSet = xmit, q, true
 	}
 	if q+1 > s.fack {
 		s.fack = q + 1
@@ -663,9 +691,7 @@ const linearTimeouts = 6
 
 // persistentTimeouts is how many timeouts in a row, without an
 // acknowledgement in between, show persistent loss (RFC 9002 7.6): the
-// first ones only probe (a late ACK on a busy host, the tail of a burst
-// of losses); from this one on, everything outstanding is taken for lost
-// and the window collapses to lossWindow.
+// window then collapses to lossWindow.
 const persistentTimeouts = 3
 
 // lossWindow is the congestion window after persistent loss, in
@@ -674,56 +700,45 @@ const persistentTimeouts = 3
 // as fast.
 const lossWindow = 2
 
-// onTimeout handles the retransmission timer. Its first expiries in a
-// row are probes, as QUIC's PTO (RFC 9002 6.2): the oldest segment not
-// SACKed is sent again, nothing else is declared lost and the window
-// stays; the acknowledgement of the probe lets RACK find what was lost.
-// So an ACK that was only late on a loaded host costs one segment, not
-// a window of needless retransmissions. From the persistentTimeouts-th
-// on, it is RFC 6298's timeout: every outstanding segment not SACKed is
-// taken for lost and the window collapses to lossWindow (the model keeps
-// the rate and RTT it measured, and the window it had comes back once
-// what was outstanding is delivered). After linearTimeouts in a row the
-// timeout doubles, up to its cap. Giving up is not its business: the
-// connection gives up when the peer has been silent, or has acknowledged
-// nothing, for IdleTimeout.
-func (s *sender) onTimeout(now time.Time, trace func(TraceEvent)) {
+// onTimeout handles the retransmission timer, as QUIC's probe timeout
+// (RFC 9002 6.2) rather than TCP's: it declares nothing lost and asks
+// for two probes (see probe: new data if the peer's window allows, else
+// the last segment sent and the oldest), whose acknowledgement lets RACK
+// find what was lost, all of it at once. Two, because loss in bursts is
+// counted in packets: a link that lost the last ten loses the next few
+// too, and only packets sent get a transfer out of it. So an ACK that was only late on a loaded host costs one
+// segment, not a window of needless retransmissions, and a burst of
+// losses, however long, is found in one round trip after the probe.
+// After persistentTimeouts in a row the window collapses to lossWindow
+// (the model keeps the rate and RTT it measured, and the window it had
+// comes back once what was outstanding is delivered); after
+// linearTimeouts the timeout doubles, up to its cap. Giving up is not its
+// business: the connection gives up when the peer has been silent, or
+// has acknowledged nothing, for IdleTimeout. It reports whether a probe
+// are due (how many).
+func (s *sender) onTimeout(now time.Time, trace func(TraceEvent)) int {
 	if !s.outstanding() {
 		s.rtoAt = time.Time{}
-		return
+		return 0
 	}
 	s.st.Timeouts++
 	s.timeouts++
-	var rs rateSample
-	if s.timeouts < persistentTimeouts {
-		for q := s.una; q < s.nxt; q++ {
-			if g := s.seg(q); !g.sacked {
-				if !g.lost {
-					s.markLost(q, &rs)
-				}
-				break
-			}
-		}
-		s.cc.roundLost += rs.newlyLost
-		trace(TraceEvent{Time: now, Kind: "timeout", Seq: s.una, Why: "probe"})
-	} else {
+	why := "probe"
+	if s.timeouts == persistentTimeouts {
+		why = "persistent"
 		if !s.inRecovery {
 			s.startReduction()
 		}
-		for q := s.una; q < s.nxt; q++ {
-			s.markLost(q, &rs)
-		}
-		s.cc.roundLost += rs.newlyLost
 		s.cc.onTimeout()
 		s.inRecovery, s.recover = true, s.nxt
-		s.reoAt = time.Time{}
-		trace(TraceEvent{Time: now, Kind: "timeout", Seq: s.una, Why: "persistent"})
 	}
 	if s.timeouts > linearTimeouts {
 		s.rtt.Backoff()
 	}
 	s.rtoAt = now.Add(s.rtt.RTO())
 	s.tlpAt, s.tlpOut = time.Time{}, false
+	trace(TraceEvent{Time: now, Kind: "timeout", Seq: s.una, Why: why})
+	return 2
 }
 
 // release frees every buffer (the connection is done).

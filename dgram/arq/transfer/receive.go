@@ -80,6 +80,20 @@ type receiver struct {
 	res  *Received
 	part *partFile
 	w    *bufio.Writer
+	werr error // a direct write's error
+}
+
+// writeChunk writes a file chunk: large ones straight to the file (no
+// copy into the buffer), small ones through it.
+func (r *receiver) writeChunk(b []byte) {
+	if r.werr != nil {
+		return
+	}
+	if r.w.Buffered() == 0 && len(b) >= 32<<10 {
+		_, r.werr = r.part.Write(b)
+		return
+	}
+	r.w.Write(b) // the buffer keeps its error for Flush
 }
 
 func (r *receiver) run(ctx context.Context) error {
@@ -118,8 +132,9 @@ func (r *receiver) run(ctx context.Context) error {
 			}
 		case FrameData:
 			if r.w != nil {
-				r.w.Write(payload)
+				r.writeChunk(payload)
 			}
+			r.c.Release(m) // written: its memory takes the next chunk
 		}
 	}
 	end := r.ck.End()
@@ -129,7 +144,10 @@ func (r *receiver) run(ctx context.Context) error {
 	}
 	v := Verdict{Status: StatusDelivered, Bytes: r.ck.Bytes(), SHA256: hex.EncodeToString(end.SHA256[:])}
 	if r.part != nil {
-		err := r.w.Flush()
+		err := r.werr
+		if err == nil {
+			err = r.w.Flush()
+		}
 		if err == nil {
 			err = r.part.commit()
 		}
