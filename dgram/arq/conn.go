@@ -86,14 +86,6 @@ func (c *Conn) output(now time.Time) {
 // context switches.
 const timerSlack = 500 * time.Microsecond
 
-// receive hands one packet to the machine. Called by the endpoint's
-// reader, which calls afterBatch once per batch of packets.
-func (c *Conn) receive(p *Packet, now time.Time) {
-	c.mu.Lock()
-	c.m.Receive(p, now)
-	c.mu.Unlock()
-}
-
 // afterBatch sends what a batch of packets asked for: one ACK for the
 // batch, a FIN-ACK, more data as the windows opened.
 func (c *Conn) afterBatch(now time.Time) {

@@ -83,12 +83,15 @@ type path struct {
 func (ep *endpoint) send(p *Packet, pt *path) {
 	ep.wmu.Lock()
 	defer ep.wmu.Unlock()
-	ep.scratch = p.Append(ep.scratch[:0])
+	b := p.Encode(ep.scratch[:0])
+	if p.frame == nil {
+		ep.scratch = b
+	}
 	to := pt.peer
 	if ep.connected {
 		to = netip.AddrPort{}
 	}
-	if _, _, err := ep.w.AddFrom(ep.scratch, to, pt.local, pt.ifIndex); err != nil {
+	if _, _, err := ep.w.AddFrom(b, to, pt.local, pt.ifIndex); err != nil {
 		ep.noteWriteErr(err)
 	}
 }
@@ -174,6 +177,20 @@ type reader struct {
 	pkt     Packet
 	gate    *Gate // a Listener's handshake, owned by the reader
 	touched []*Conn
+	// Within a batch, the connection the last packet went to stays
+	// locked, and found, while the packets that follow are its own: a
+	// batch of a bulk transfer is one connection's, and locking (and
+	// looking it up) per packet cost as much as handling it.
+	cur    *Conn
+	curKey connKey
+}
+
+// unlock releases the connection the reader holds, if any.
+func (r *reader) unlock() {
+	if r.cur != nil {
+		r.cur.mu.Unlock()
+		r.cur = nil
+	}
 }
 
 // dispatch handles one datagram that came from pt.peer to pt.local.
@@ -195,6 +212,11 @@ func (r *reader) dispatch(b []byte, pt *path, now time.Time) {
 		}
 		return
 	}
+	if k := (connKey{pt.peer, p.Conn}); r.cur != nil && k == r.curKey {
+		r.cur.m.Receive(p, now)
+		return // touched already
+	}
+	r.unlock()
 	c := ep.lookup(pt.peer, p.Conn)
 	if c == nil {
 		if ep.ln == nil || !ep.ln.handshake(r, p, pt, now) {
@@ -203,7 +225,9 @@ func (r *reader) dispatch(b []byte, pt *path, now time.Time) {
 		}
 		return
 	}
-	c.receive(p, now)
+	c.mu.Lock()
+	r.cur, r.curKey = c, connKey{pt.peer, p.Conn}
+	c.m.Receive(p, now)
 	for _, t := range r.touched {
 		if t == c {
 			return
@@ -213,6 +237,7 @@ func (r *reader) dispatch(b []byte, pt *path, now time.Time) {
 }
 
 func (r *reader) stray(pt *path, b []byte, why string) {
+	r.unlock()
 	if r.ep.ln != nil && r.ep.ln.cfg.OnStray != nil {
 		r.ep.ln.cfg.OnStray(pt.peer, len(b), why)
 	}
@@ -220,6 +245,7 @@ func (r *reader) stray(pt *path, b []byte, why string) {
 
 // finish answers, once per batch, what the batch's packets asked for.
 func (r *reader) finish(now time.Time) {
+	r.unlock()
 	for i, c := range r.touched {
 		c.afterBatch(now)
 		r.touched[i] = nil

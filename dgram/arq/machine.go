@@ -547,7 +547,7 @@ func (m *Machine) Tick(now time.Time) {
 func (m *Machine) queuedBytes() int {
 	n := 0
 	for q := m.snd.nxt; q < m.snd.max; q++ {
-		n += len(*m.snd.seg(q).buf)
+		n += len(m.snd.seg(q).payload())
 	}
 	return n
 }
@@ -624,7 +624,7 @@ func (m *Machine) Next(now time.Time, p *Packet) bool {
 	}
 	if q, retx, ok := m.snd.next(now); ok {
 		g := m.snd.seg(q)
-		*p = Packet{Type: TypeData, Seq: q, Payload: *g.buf}
+		*p = Packet{Type: TypeData, Seq: q, Payload: g.payload(), frame: *g.buf}
 		if g.end {
 			p.Flags |= FlagEnd
 		}
@@ -655,7 +655,7 @@ func (m *Machine) Next(now time.Time, p *Packet) bool {
 		m.probes--
 		if q, fresh, ok := m.snd.probe(m.probes == 0 && m.snd.tlpOut); ok {
 			g := m.snd.seg(q)
-			*p = Packet{Type: TypeData, Seq: q, Payload: *g.buf}
+			*p = Packet{Type: TypeData, Seq: q, Payload: g.payload(), frame: *g.buf}
 			if g.end {
 				p.Flags |= FlagEnd
 			}

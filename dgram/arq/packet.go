@@ -84,6 +84,11 @@ type Packet struct {
 	Cookie [CookieLen]byte // SYN-ACK, COOKIE: the server's address-validation cookie
 
 	Reason uint8 // RESET
+
+	// frame, set by Machine.Next for DATA, is the segment's buffer: room
+	// for the header, the payload, room for the CRC, so that the packet
+	// can be encoded where it lies (Encode).
+	frame []byte
 }
 
 // Reset reasons.
@@ -133,6 +138,24 @@ var (
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Encode returns p encoded: for a DATA packet that Machine.Next filled,
+// in the buffer that holds its payload (valid until the next call of
+// the Machine), without copying the payload; otherwise appended to
+// scratch.
+func (p *Packet) Encode(scratch []byte) []byte {
+	if p.frame == nil || p.Type != TypeData {
+		return p.Append(scratch)
+	}
+	f := p.frame
+	var h [seq.HeaderLen]byte
+	copy(f, seq.Header{Type: seq.Type(p.Type), Seq: p.Seq, Sent: p.Sent}.Append(h[:0]))
+	binary.BigEndian.PutUint32(f[seq.HeaderLen:], p.Conn)
+	f[baseLen] = p.Flags
+	body := f[:len(f)-crcLen]
+	binary.BigEndian.PutUint32(f[len(body):], crc32.Checksum(body, castagnoli))
+	return f
+}
 
 // Append encodes p after b and returns the extended buffer.
 func (p *Packet) Append(b []byte) []byte {

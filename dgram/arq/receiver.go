@@ -42,6 +42,7 @@ type receiver struct {
 	cfg     *Config
 	bud     *budget
 	ring    []recvSeg
+	bufs    bufCache
 	present []uint64 // bit q%len(ring): segment q arrived
 	maxRing int
 	nxt     uint64
@@ -51,14 +52,15 @@ type receiver struct {
 	grownAt uint64 // nxt when the ring last grew
 	held    int    // bytes held (buffers' capacity), the ring included
 
-	msg       []byte // the message being reassembled
-	hint      int    // the length of the last message: the next is likely as long
-	spare     []byte // a message's memory the application gave back (held)
-	msgSegs   int
-	msgLastAt time.Time // the latest arrival among its segments
-	queue     []message
-	queueHead int
-	queued    int // segments in queued messages
+	msg        []byte   // the message being reassembled
+	hint       int      // the length of the last message: the next is likely as long
+	spare      [][]byte // messages' memory the application gave back (held)
+	spareBytes int
+	msgSegs    int
+	msgLastAt  time.Time // the latest arrival among its segments
+	queue      []message
+	queueHead  int
+	queued     int // segments in queued messages
 
 	fin    uint64
 	hasFin bool
@@ -181,9 +183,9 @@ func (r *receiver) onData(q uint64, end bool, payload []byte, sent int64, now ti
 	if q != r.nxt {
 		// keep it until the gap fills
 		r.ackNow = true
-		buf := getSegBuf(len(payload))
+		buf := r.bufs.get(len(payload))
 		if !r.hold(cap(*buf)) {
-			putSegBuf(buf)
+			r.bufs.put(buf)
 			r.st.DroppedMemory++
 			return true
 		}
@@ -263,7 +265,7 @@ func (r *receiver) drain(now time.Time) bool {
 		r.present[w] &^= m
 		r.ooo--
 		r.unhold(cap(*g.buf))
-		putSegBuf(g.buf)
+		r.bufs.put(g.buf)
 		*g = recvSeg{}
 		r.nxt++
 		r.sinceAck++
@@ -287,8 +289,11 @@ func (r *receiver) take(payload []byte, end bool, at, now time.Time) (ok, taken 
 			// one, most likely (a stream of equal chunks), and in the
 			// memory the application gave back if it fits
 			c = max(c, min(r.hint, r.cfg.MaxMessage))
-			if cap(r.spare) >= c {
-				r.msg, r.spare = r.spare[:0], nil // held already
+			if k := len(r.spare); k > 0 && cap(r.spare[k-1]) >= c {
+				r.msg = r.spare[k-1][:0] // held already
+				r.spare[k-1] = nil
+				r.spare = r.spare[:k-1]
+				r.spareBytes -= cap(r.msg)
 				c = cap(r.msg)
 			}
 		}
@@ -360,16 +365,17 @@ func (r *receiver) pop(now time.Time) (m message, ok, proto bool) {
 	return m, true, r.drain(now)
 }
 
-// maxSpare bounds the memory of a message kept for reuse.
+// maxSpare bounds the memory of messages kept for reuse.
 const maxSpare = 1 << 20
 
 // release takes back the memory of a message pop returned, to reuse for
 // a later one, if it is worth keeping and the limits allow.
 func (r *receiver) release(b []byte) {
-	if r.ring == nil || r.spare != nil || cap(b) < 2*r.cfg.MSS || cap(b) > maxSpare || !r.hold(cap(b)) {
+	if r.ring == nil || cap(b) < 2*r.cfg.MSS || r.spareBytes+cap(b) > maxSpare || !r.hold(cap(b)) {
 		return
 	}
-	r.spare = b[:0]
+	r.spare = append(r.spare, b[:0])
+	r.spareBytes += cap(b)
 }
 
 // pending reports whether a message waits to be read.
@@ -488,8 +494,9 @@ func (r *receiver) releaseIdle() {
 			putSegBuf(r.ring[i].buf)
 		}
 	}
-	r.unhold(len(r.ring)*recvSegSize + cap(r.msg) + cap(r.spare))
-	r.ooo, r.msg, r.msgSegs, r.spare = 0, nil, 0, nil
+	r.unhold(len(r.ring)*recvSegSize + cap(r.msg) + r.spareBytes)
+	r.ooo, r.msg, r.msgSegs, r.spare, r.spareBytes = 0, nil, 0, nil, 0
+	r.bufs.release()
 	r.ring, r.present = nil, nil
 }
 

@@ -5,11 +5,15 @@ import (
 	"time"
 )
 
-// segPool recycles segment buffers of DefaultMSS-sized payloads.
-var segPool = sync.Pool{New: func() any { b := make([]byte, 0, DefaultMSS); return &b }}
+// segCap is the capacity of pooled segment buffers: a DATA packet of
+// DefaultMSS bytes of payload, whole.
+const segCap = DefaultMSS + DataOverhead
+
+// segPool recycles segment buffers of segCap bytes.
+var segPool = sync.Pool{New: func() any { b := make([]byte, 0, segCap); return &b }}
 
 func getSegBuf(n int) *[]byte {
-	if n <= DefaultMSS {
+	if n <= segCap {
 		p := segPool.Get().(*[]byte)
 		*p = (*p)[:0]
 		return p
@@ -19,9 +23,45 @@ func getSegBuf(n int) *[]byte {
 }
 
 func putSegBuf(p *[]byte) {
-	if p != nil && cap(*p) == DefaultMSS {
+	if p != nil && cap(*p) == segCap {
 		segPool.Put(p)
 	}
+}
+
+// bufCache keeps the segment buffers a connection freed for its next
+// segments: the application's goroutine takes them and the reader's
+// gives them back, and through sync.Pool each went from one processor's
+// cache to another's. It holds at most maxCached; a Machine is used
+// under its driver's lock, so it needs none of its own.
+type bufCache struct{ free []*[]byte }
+
+const maxCached = 256
+
+func (c *bufCache) get(n int) *[]byte {
+	if k := len(c.free); k > 0 && n <= segCap {
+		p := c.free[k-1]
+		c.free[k-1] = nil
+		c.free = c.free[:k-1]
+		*p = (*p)[:0]
+		return p
+	}
+	return getSegBuf(n)
+}
+
+func (c *bufCache) put(p *[]byte) {
+	if p != nil && cap(*p) == segCap && len(c.free) < maxCached {
+		c.free = append(c.free, p)
+		return
+	}
+	putSegBuf(p)
+}
+
+// release gives every buffer back to the pool.
+func (c *bufCache) release() {
+	for _, p := range c.free {
+		putSegBuf(p)
+	}
+	c.free = nil
 }
 
 // none is the end of the in-flight list.
@@ -29,6 +69,10 @@ const none = ^uint64(0)
 
 // sendSeg is a segment the sender holds until it is acknowledged.
 type sendSeg struct {
+	// buf is the whole DATA packet: room for the header (dataHdr), the
+	// payload, room for the CRC. The header and the CRC are written in
+	// place at each transmission, and the packet goes to the socket's
+	// batch from there, without a copy into a scratch buffer.
 	buf      *[]byte
 	end      bool      // last segment of its message
 	sentAt   time.Time // its latest transmission
@@ -47,6 +91,12 @@ type sendSeg struct {
 
 	prev, next uint64 // the in-flight list, in the order of sending
 }
+
+// dataHdr is where a DATA packet's payload starts.
+const dataHdr = baseLen + 1
+
+// payload returns the segment's payload.
+func (g *sendSeg) payload() []byte { return (*g.buf)[dataHdr : len(*g.buf)-crcLen] }
 
 // retxRecord remembers a retransmitted segment after it left the ring,
 // so that a D-SACK that comes later can still show it needless.
@@ -78,6 +128,7 @@ type sender struct {
 	rtt  *RTT
 	cc   *model
 	ring []sendSeg
+	bufs bufCache
 
 	una, nxt, max uint64
 	pipe          int // segments in flight: sent, not acked, SACKed or lost
@@ -157,8 +208,9 @@ func (s *sender) queue(payload []byte, end bool) {
 		s.grow()
 	}
 	g := s.seg(s.max)
-	g.buf = getSegBuf(len(payload))
-	*g.buf = append(*g.buf, payload...)
+	g.buf = s.bufs.get(dataHdr + len(payload) + crcLen)
+	b := append((*g.buf)[:dataHdr], payload...)
+	*g.buf = b[:len(b)+crcLen]
 	g.end, g.sends, g.sacked, g.lost, g.inFlight = end, 0, false, false, false
 	s.max++
 }
@@ -285,7 +337,7 @@ func (s *sender) sent(q uint64, retx bool, now time.Time) {
 	} else {
 		s.nxt = q + 1
 		s.st.SegmentsSent++
-		s.st.BytesSent += uint64(len(*g.buf))
+		s.st.BytesSent += uint64(len(g.payload()))
 	}
 	s.cc.onSend(g, s.pipe, now)
 	if g.sends == 0 {
@@ -432,8 +484,8 @@ func (s *sender) onAck(p *Packet, now time.Time, trace func(TraceEvent)) bool {
 			if g.lost {
 				s.lostCount--
 			}
-			s.st.BytesAcked += uint64(len(*g.buf))
-			putSegBuf(g.buf)
+			s.st.BytesAcked += uint64(len(g.payload()))
+			s.bufs.put(g.buf)
 			*g = sendSeg{}
 		}
 		s.una = cum
@@ -749,4 +801,5 @@ func (s *sender) release() {
 	}
 	s.ring = nil
 	s.hist = nil
+	s.bufs.release()
 }

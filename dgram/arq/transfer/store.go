@@ -67,8 +67,26 @@ func (d Destination) path(h Header) (string, *Verdict) {
 // final name, created with the mode the umask gives a new file.
 type partFile struct {
 	*os.File
-	final string
-	force bool
+	final   string
+	force   bool
+	written int64 // bytes written
+	synced  int64 // bytes handed to startWriteback
+}
+
+// writebackStep is how many bytes are written before the kernel is asked
+// to start writing them to the disk.
+const writebackStep = 1 << 20
+
+// Write writes b and, every writebackStep bytes, starts their writeback,
+// so that the disk works while the network does.
+func (p *partFile) Write(b []byte) (int, error) {
+	n, err := p.File.Write(b)
+	p.written += int64(n)
+	if p.written-p.synced >= writebackStep {
+		startWriteback(p.File, p.synced, p.written-p.synced)
+		p.synced = p.written
+	}
+	return n, err
 }
 
 func createPart(final string, force bool) (*partFile, error) {
