@@ -53,26 +53,52 @@
 //     and delivers whole messages, in order. DATA larger than the MSS a
 //     receiver announced is dropped and counted, never buffered.
 //   - Selective repeat: each ACK carries the cumulative acknowledgement
-//     (the next segment expected), the free receive window, and up to 32
-//     SACK ranges of segments held beyond gaps. A segment is retransmitted
-//     when three segments above it were SACKed (RFC 6675's DupThresh),
-//     after three duplicate ACKs with new SACK information (fast
-//     retransmit), when RACK (RFC 8985) sees that a segment sent after it
-//     was delivered a reordering window (a quarter RTT, at least 1ms)
-//     later, or when the retransmission timer expires. A tail loss probe
-//     at two smoothed RTTs re-sends the last segment so that a lost tail is
-//     found by SACK rather than by the timer.
-//   - The timer follows RFC 6298: SRTT, RTTVAR, RTO = SRTT + max(G,
-//     4*RTTVAR), Karn's rule (no sample from a retransmitted segment, nor
-//     from an ACK that waited for one). Its floor, MinRTO, is 2ms: Linux
-//     TCP's 200ms is sized for Internet RTTs, and on loopback, where RTTs
-//     are tens of microseconds, it would stall every lost tail for a
-//     thousand round trips (QUIC uses 1ms). Backoff: the first six
-//     timeouts in a row keep the timer (Linux's thin-stream linear
-//     timeouts), then it doubles, up to 16 times the RTO the RTT gives,
-//     MaxRTO, and a quarter of IdleTimeout: loss in bursts is counted in
-//     packets, and only packets sent get a transfer out of a burst, while
-//     a dead path still gets one packet per backed-off timeout.
+//     (the next segment expected), the free receive window, up to 32
+//     SACK ranges of segments held beyond gaps (the blocks that changed
+//     most recently first, as RFC 2018 asks, so that every arrival is
+//     reported even when there are more blocks than an ACK carries), up
+//     to 4 D-SACK ranges of segments that arrived twice (RFC 2883), and
+//     an echo of the latest send time of the DATA that arrived since
+//     the receiver's previous ACK (as TCP's timestamps).
+//   - Loss is found by RACK (RFC 8985): the sender keeps the segments in
+//     flight in the order it sent them, and a segment is lost when one
+//     sent after it was delivered and it has been out for that one's
+//     RTT plus a reordering window. Until reordering is seen the window
+//     is zero once three segments are SACKed beyond a hole (RFC 6675's
+//     DupThresh, so loss is found at once); after, a quarter of the
+//     minimum RTT, doubled for each round trip in which D-SACK shows a
+//     retransmission was needless (RFC 8985 grows it by one quarter; a
+//     loopback RTT is so short that the steps would take dozens of round
+//     trips), at most the smoothed RTT, back to a quarter after 16
+//     recoveries without D-SACK. A segment sent twice counts, for RACK,
+//     as sent at its first transmission unless the ACK's echo shows the
+//     retransmission arrived: a late original cannot make the window
+//     look lost.
+//   - A tail loss probe two smoothed RTTs after the last send (RFC 8985)
+//     sends new data, or the last segment again, so that a lost tail is
+//     found by SACK rather than by the timer. The retransmission timer
+//     (RFC 6298's SRTT, RTTVAR, RTO = SRTT + max(G, 4*RTTVAR), Karn's
+//     rule) acts as QUIC's probe timeout (RFC 9002 6.2): it declares
+//     nothing lost, sends two probes (new data, or the last and the
+//     oldest segment), and lets their acknowledgement find the losses.
+//     On a loaded host an ACK that is only late costs two segments, not
+//     a window of needless retransmissions; a burst of losses, however
+//     long, is found one round trip after the probes. Three timeouts in
+//     a row (persistent loss, RFC 9002 7.6) collapse the window to two
+//     segments. Its floor, MinRTO, is 2ms: Linux TCP's 200ms is sized
+//     for Internet RTTs, and on loopback, where RTTs are tens of
+//     microseconds, it would stall every lost tail for a thousand round
+//     trips (QUIC uses 1ms). Backoff: the first six timeouts in a row
+//     keep the timer (Linux's thin-stream linear timeouts), then it
+//     doubles, up to 16 times the RTO the RTT gives, MaxRTO, and a
+//     quarter of IdleTimeout: loss in bursts is counted in packets, and
+//     only packets sent get a transfer out of a burst, while a dead path
+//     still gets two packets per backed-off timeout.
+//   - Needless retransmissions are counted (Stats.Spurious): the sender
+//     remembers its last 4096 retransmitted segments, and a D-SACK of
+//     one shows that its original had arrived (RFC 3708). When every
+//     retransmission since a reduction of the window proves needless,
+//     the reduction is undone (Stats.Undos).
 //   - Giving up is a matter of time, not of a retry count: a connection
 //     fails when it heard nothing from its peer for IdleTimeout (15s)
 //     (ErrIdle; ErrPeerUnreachable during the handshake), when the peer
@@ -88,11 +114,36 @@
 //     bounded both by RecvWindow segments and by RecvBuffer bytes, and the
 //     sender never has more than that outstanding beyond the cumulative
 //     acknowledgement.
-//   - Congestion control, NewReno-style AIMD: slow start from 10 segments,
-//     then one more segment per round trip; a loss found by ACKs multiplies
-//     the window by 0.7 once per loss event (CUBIC's factor rather than
-//     NewReno's 0.5, kinder to the random loss of a lossy link); a timeout
-//     collapses it to two segments (QUIC's minimum window).
+//   - Congestion control is a model of the path, after BBR (Cardwell
+//     et al., ACM Queue 2016): every ACK gives a delivery rate sample
+//     (segments delivered over the longer of the send and the ACK
+//     intervals, draft-cheng-iccrg-delivery-rate-estimation, at least a
+//     millisecond long: on loopback 32 segments sent as one GSO buffer
+//     and read as one GRO buffer arrive in an instant); the bottleneck
+//     rate is the highest sample of the last 10 round trips, and the
+//     path's RTT the lowest of the last 10 seconds. Their product (the
+//     RTT taken as at least 1ms, the step of a sender's timers) is what
+//     the path holds without a queue. The sender paces at the rate
+//     (Startup: 2.89 times it, doubling each round trip, until it stops
+//     growing or a queue shows; Drain; then cycles of 1.25, 0.75 and six
+//     of 1; ProbeRTT for 200ms when the minimum RTT is 10 seconds old),
+//     and keeps in flight at most twice the path's content plus what
+//     ACKs that come in bursts need. Loss is repaired but not read as
+//     congestion, unless the model says so: a round trip that lost more
+//     than 2% while even its shortest RTT was well above the path's (a
+//     standing queue: an eighth of the RTT, 4 to 16ms, as HyStart++) is
+//     congestion, and then the amount in flight where the loss began,
+//     times 0.85, bounds the window (BBRv2's inflight_hi), a bound that
+//     loss-free round trips raise again, by 1, 2, 4... segments. So
+//     random loss on a path that is not full costs only its
+//     retransmissions (1% loss at a 10ms RTT keeps most of the link,
+//     where a loss-based controller sits near the Mathis bound,
+//     MSS/RTT x 1.22/sqrt(p)), while a real bottleneck sees a steady
+//     rate near its own and a queue that does not overflow.
+//   - Pacing: a token bucket at the pacing rate that holds two
+//     milliseconds of segments, at least ten (Go's timers fire in steps
+//     of about a millisecond, and a sender woken late sends what it
+//     owes).
 //   - Integrity: every packet ends with a CRC-32C; one that fails it is
 //     counted and dropped, never delivered (our netem corrupts after the
 //     kernel's UDP checksum, as a bad NIC or middlebox can).
@@ -106,15 +157,21 @@
 // in order, up to RecvWindow: a peer that sends only out-of-order
 // segments, or nothing, never costs more. What a connection holds
 // received and not yet read (out-of-order segments, the message being
-// reassembled, whole messages waiting for Recv, the ring itself) stays
-// under RecvBuffer bytes; the connections of a Listener share MaxBuffered
+// reassembled, whole messages waiting for Recv, the ring itself, and up
+// to 1 MiB of messages the application gave back with Release for reuse)
+// stays under RecvBuffer bytes; the connections of a Listener share MaxBuffered
 // bytes, each with a reserve of 16 segments that the others cannot take.
 // A segment that does not fit is dropped (the peer sends it again) and
 // counted. A Listener holds at most MaxConns connections and AcceptQueue
 // waiting for Accept; a client beyond them is refused (RESET, "full").
+// A sender keeps a history of 4096 retransmitted segments (64 KiB, made
+// at its first retransmission) for D-SACK, and a cache of 256 segment
+// buffers.
 //
-// Stats counts everything (retransmissions by cause, timeouts, duplicates,
-// oversized and memory drops, head-of-line blocking waits), ListenerStats
+// Stats counts everything (retransmissions and those shown needless,
+// timeouts, probes, undos, congestion rounds, duplicates, oversized and
+// memory drops, head-of-line blocking waits) and shows the model (rate,
+// minimum RTT, mode, window, reordering window), ListenerStats
 // what the listener answered or dropped, and Config.Trace reports every
 // state change, for teaching.
 //
@@ -129,7 +186,8 @@
 //	type 17 SYN-ACK  seq 0           | conn | window u32 | mss u16 | cookie [16] | crc
 //	type 24 COOKIE   seq 0           | conn | window u32 | mss u16 | cookie [16] | crc
 //	type 18 DATA     seq = segment   | conn | flags u8 (1 end of message, 2 retransmission) | payload | crc
-//	type 19 ACK      seq = next expected | conn | window u32 | n u8 | n x (start u64, end u64) | crc
+//	type 19 ACK      seq = next expected | conn | window u32 | echo u64 | n u8 | n x (start u64, end u64) |
+//	                                          d u8 | d x (start u64, end u64) | crc
 //	type 20 FIN      seq = segments sent | conn | flags u8 (1: also acknowledges the peer's FIN) | crc
 //	type 21 FIN-ACK                  | conn | crc
 //	type 22 RESET                    | conn | reason u8 | crc
@@ -138,7 +196,12 @@
 // The cookie is a 4-byte timestamp (Unix seconds) and the first 12 bytes
 // of HMAC-SHA256(secret, timestamp | client IP as 16 bytes | client port |
 // connection ID); a server takes it back for max(IdleTimeout, 30s). SACK
-// ranges are half-open [start, end), each above the cumulative
-// acknowledgement; the first holds the segment that arrived last (RFC
-// 2018). sent is the sender's clock (Unix ns), informational.
+// ranges (n, at most 32) are half-open [start, end), each above the
+// cumulative acknowledgement; the first holds the segment that arrived
+// last, the next the other blocks that changed most recently (RFC 2018),
+// then the lowest. D-SACK ranges (d, at most 4) name segments that
+// arrived again, below the cumulative acknowledgement or among those
+// held (RFC 2883). echo is the highest sent field of the DATA received
+// since the receiver's previous ACK (0: none). sent is the sender's
+// clock (Unix ns); for DATA, the time of that transmission.
 package arq

@@ -59,7 +59,7 @@ type Stats struct {
 	Recoveries                     uint64 // recoveries from loss found by ACKs (RACK)
 	Congestion                     uint64 // round trips whose loss, with a queue, the model took for congestion
 	Reordering                     uint64 // reordering seen (a segment sent once delivered after a later one): 0 or 1
-	Probes                         uint64 // tail loss probes
+	Probes                         uint64 // probes: tail loss probes, and the two of each timeout
 	PacketsSent, PacketsReceived   uint64 // every arq packet
 	WireBytesSent                  uint64 // every byte of every packet sent, headers included
 	AcksSent, AcksReceived         uint64

@@ -47,6 +47,11 @@ type Config struct {
 	// OnDeliver, if set, is called with each message the server receives,
 	// in order, and the virtual time since the start.
 	OnDeliver func(msg []byte, at time.Duration)
+	// OnSend, if set, is called with every packet an end hands to its
+	// link (toServer: the client's), its size and the virtual time since
+	// the start: what a sender puts on the wire, before the link decides
+	// its fate.
+	OnSend func(toServer bool, p *arq.Packet, size int, at time.Duration)
 }
 
 // Outage is a span of virtual time, from the start of the run, when the
@@ -295,6 +300,9 @@ func (r *run) output() {
 
 func (r *run) send(l *netem.Sim) {
 	at := r.now.Sub(start)
+	if r.cfg.OnSend != nil {
+		r.cfg.OnSend(l == r.up, &r.pkt, r.pkt.Len(), at)
+	}
 	for _, o := range r.cfg.Outages {
 		if at >= o.From && at < o.To {
 			r.res.OutageDrops++
