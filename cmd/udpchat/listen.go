@@ -38,7 +38,7 @@ func listenCommand() *cli.Command {
 			"with a summary. With --count and --timeout together, running out of time before N\n" +
 			"datagrams is a failure (exit 1).\n\n" +
 			"With --seq, each datagram must start with the 20-byte sequence header (udpchat send\n" +
-			"--seq writes it): every line says what happened to it (in-order, gap: N missing, late\n" +
+			"--seq writes it): every line says what happened to it (in-order, gap: #N missing, late\n" +
 			"by N, duplicate, stale, restart, malformed, suspect) and the summary counts, per sender,\n" +
 			"what was lost, reordered and duplicated, with the RFC 3550 jitter. Losses after the last\n" +
 			"datagram received cannot be seen by a receiver alone. A datagram far from its sender's\n" +
@@ -687,15 +687,18 @@ func malformedText(ev *seq.Event) string {
 	return ev.Cause()
 }
 
-// appendMissing lists a gap's missing seqs: "5 6 missing", or a range.
+// appendMissing lists a gap's missing seqs as the lines name seqs, "#5
+// #6 missing", or a range, "#6-#19 missing (14 datagrams)": never a bare
+// number, which would read as a count ("0 missing" when seq 0 is).
 func appendMissing(b []byte, from, n uint64) []byte {
 	if n > 10 {
-		return fmt.Appendf(b, "%d-%d missing (%d datagrams)", from, from+n-1, n)
+		return fmt.Appendf(b, "#%d-#%d missing (%d datagrams)", from, from+n-1, n)
 	}
 	for i := uint64(0); i < n; i++ {
 		if i > 0 {
 			b = append(b, ' ')
 		}
+		b = append(b, '#')
 		b = strconv.AppendUint(b, from+i, 10)
 	}
 	return append(b, " missing"...)
