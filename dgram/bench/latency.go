@@ -58,7 +58,11 @@ func RunLatency(ctx context.Context, conn *net.UDPConn, cfg LatencyConfig) (Late
 	res := LatencyResult{Size: cfg.Size}
 	cl := newClient(conn, false)
 	stop := cl.start()
-	_, err := cl.exchange(ctx, &Control{Op: "hello", Mode: "latency", Size: cfg.Size, Busy: cfg.BusyPoll}, cl.ready)
+	// The hello declares the whole run, warm-up included, so that the
+	// server refuses a test longer than it allows at once, and ends this
+	// one soon after it, if the stop gets lost, rather than at its limit.
+	hello := Control{Op: "hello", Mode: "latency", Size: cfg.Size, Busy: cfg.BusyPoll, DurationS: (cfg.Warmup + cfg.Duration).Seconds()}
+	_, err := cl.exchange(ctx, &hello, cl.ready)
 	stop()
 	if err != nil {
 		return res, err

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -279,5 +281,32 @@ func TestSilenceEndsTest(t *testing.T) {
 	// unanswered although it never fell silent
 	if st := s.Stats(); last > 2*time.Second || st.EndedTimeout != 1 {
 		t.Errorf("a client sending past its duration was answered for %v (%d probes): %+v", last, answered, st)
+	}
+}
+
+// TestLatencyDeclaresDuration: a latency client tells the server how long
+// it will run, warm-up included, as a throughput client does, so that a
+// server refuses a test longer than it allows at once instead of cutting
+// it short mid-run (and holds nobody else out past its declared end).
+func TestLatencyDeclaresDuration(t *testing.T) {
+	s, sc := newServer(t, ServerConfig{MaxDuration: 2 * time.Second})
+	dial := func() *net.UDPConn {
+		c, err := net.DialUDP("udp4", nil, sc.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// 1.5s of measurement after 1s of warm-up is 2.5s: more than 2s
+	_, err := RunLatency(context.Background(), dial(), LatencyConfig{Duration: 1500 * time.Millisecond, Warmup: time.Second})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "at most 2s") {
+		t.Fatalf("RunLatency(2.5s against a 2s server) = %v, want refused: at most 2s", err)
+	}
+	if _, err := RunLatency(context.Background(), dial(), LatencyConfig{Duration: 100 * time.Millisecond, Warmup: 10 * time.Millisecond}); err != nil {
+		t.Fatalf("RunLatency(110ms against a 2s server) = %v", err)
+	}
+	if st := s.Stats(); st.Tests != 1 || st.Refused != 1 || st.EndedTimeout != 0 || st.EndedSilent != 0 {
+		t.Errorf("stats %+v, want 1 test, 1 refused, ended by its stop", st)
 	}
 }
