@@ -332,9 +332,6 @@ func runSend(c *cli.Context) (err error) {
 		s.reader.SetTracer(o.ex.tracer())
 		s.table = newReplyTable(o.seq)
 	}
-	stop := wakeOnDone(c.Context, conn)
-	defer stop()
-
 	if o.msgs != nil {
 		for _, m := range o.msgs {
 			if err := s.sendN(c.Context, m); err != nil {
@@ -610,14 +607,9 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 	if !s.opts.wait {
 		return nil
 	}
-	if err := s.conn.SetReadDeadline(t0.Add(s.opts.timeout)); err != nil {
-		return err
-	}
+	deadline := t0.Add(s.opts.timeout)
 	for {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		d, err := s.readReply()
+		d, err := s.readReply(ctx, deadline)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
@@ -684,11 +676,12 @@ func (s *sender) reply(d dgram.Datagram, r *sentRec) error {
 	return err
 }
 
-// readReply reads the next reply; with a key, the next one that
-// authenticates (the others are counted and skipped) until the deadline.
-func (s *sender) readReply() (dgram.Datagram, error) {
+// readReply reads the next reply, until deadline or the end of ctx; with
+// a key, the next one that authenticates (the others are counted and
+// skipped).
+func (s *sender) readReply(ctx context.Context, deadline time.Time) (dgram.Datagram, error) {
 	for {
-		d, err := s.reader.Read()
+		d, err := s.reader.ReadContext(ctx, deadline)
 		if err == nil {
 			s.opts.cap.receivedOn(s.conn, d)
 		}
