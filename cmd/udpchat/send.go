@@ -636,7 +636,15 @@ func (s *sender) sendOne(ctx context.Context, m []byte) error {
 
 // reply counts and prints reply d to datagram r (nil: to none).
 func (s *sender) reply(d dgram.Datagram, r *sentRec) error {
-	o := replyJSON{Type: "reply", From: d.From.String(), Bytes: len(d.Data), payloadJSON: newPayloadJSON(d.Data)}
+	payload := d.Data
+	if s.opts.seq {
+		// an echo of a datagram sent with the header: show what follows
+		// it, as for the datagram sent ("bytes" stays the whole datagram)
+		if _, body, err := seq.Decode(d.Data); err == nil {
+			payload = body
+		}
+	}
+	o := replyJSON{Type: "reply", From: d.From.String(), Bytes: len(d.Data), payloadJSON: newPayloadJSON(payload)}
 	var rtt time.Duration
 	if r != nil {
 		rtt = time.Since(r.at)
@@ -646,7 +654,7 @@ func (s *sender) reply(d dgram.Datagram, r *sentRec) error {
 			o.Seq = &q
 		}
 	}
-	from, size, shown := d.From, plural(uint64(len(d.Data)), "byte"), showPayload(d.Data)
+	from, size, shown := d.From, plural(uint64(len(d.Data)), "byte"), showPayload(payload)
 	var text string
 	switch {
 	case r == nil:
