@@ -45,7 +45,11 @@
 //     than 1.5 times what was sent in the victims' names. A stray
 //     datagram from an old transfer never mixes into a new one (it is
 //     counted and dropped). FIN (with the number of segments sent) /
-//     FIN-ACK (everything arrived) close; RESET aborts, with a reason
+//     FIN-ACK (everything arrived: it acknowledges every segment, in
+//     case the ACKs that did were all lost) close; a side that closed
+//     waits for the peer's FIN for as long as the peer keeps sending,
+//     and answers its retransmissions with its FIN again; RESET aborts,
+//     with a reason
 //     (busy, full, no data moved, window kept closed, refused...).
 //   - Messages are cut into segments of at most MSS bytes (1400 by
 //     default; each side announces its own and sends at most the smaller),
@@ -69,8 +73,9 @@
 //     minimum RTT, doubled for each round trip in which D-SACK shows a
 //     retransmission was needless (RFC 8985 grows it by one quarter; a
 //     loopback RTT is so short that the steps would take dozens of round
-//     trips), at most the smoothed RTT, back to a quarter after 16
-//     recoveries without D-SACK. A segment sent twice counts, for RACK,
+//     trips), at most the smoothed RTT or 2ms (segments overtaken by a
+//     few others come later than a short RTT), back to a quarter after
+//     16 recoveries without D-SACK. A segment sent twice counts, for RACK,
 //     as sent at its first transmission unless the ACK's echo shows the
 //     retransmission arrived: a late original cannot make the window
 //     look lost.
@@ -132,18 +137,27 @@
 //     congestion, unless the model says so: a round trip that lost more
 //     than 2% while even its shortest RTT was well above the path's (a
 //     standing queue: an eighth of the RTT, 4 to 16ms, as HyStart++) is
-//     congestion, and then the amount in flight where the loss began,
-//     times 0.85, bounds the window (BBRv2's inflight_hi), a bound that
-//     loss-free round trips raise again, by 1, 2, 4... segments. So
+//     congestion; so is a round trip that lost more than 15%, and twice
+//     what the path usually loses, on a path that does not reorder (a
+//     buffer too shallow to show a queue in the RTT overflows all the
+//     same, and such loss grows with the rate, where random loss does
+//     not). Then the amount in flight where the loss began, times 0.85,
+//     bounds the window (BBRv2's inflight_hi), a bound that loss-free
+//     round trips raise again, by 1, 2, 4... segments, and the rate is
+//     held to what that round trip delivered (at least a quarter of the
+//     measured rate; BBRv2's bw_lo), raised by a quarter each round
+//     trip that loses nothing. So
 //     random loss on a path that is not full costs only its
 //     retransmissions (1% loss at a 10ms RTT keeps most of the link,
 //     where a loss-based controller sits near the Mathis bound,
 //     MSS/RTT x 1.22/sqrt(p)), while a real bottleneck sees a steady
 //     rate near its own and a queue that does not overflow.
 //   - Pacing: a token bucket at the pacing rate that holds two
-//     milliseconds of segments, at least ten (Go's timers fire in steps
-//     of about a millisecond, and a sender woken late sends what it
-//     owes).
+//     milliseconds of segments (Go's timers fire in steps of about a
+//     millisecond, and a sender woken late sends what it owes), at
+//     least 10 and at most 64: at loopback rates two milliseconds are a
+//     thousand segments, a burst that overflows the buffers on the way;
+//     fast paths are clocked by their ACKs anyway.
 //   - Integrity: every packet ends with a CRC-32C; one that fails it is
 //     counted and dropped, never delivered (our netem corrupts after the
 //     kernel's UDP checksum, as a bad NIC or middlebox can).

@@ -289,6 +289,10 @@ func (m *Machine) Receive(p *Packet, now time.Time) {
 	}
 	m.lastRecv = now
 	m.st.PacketsReceived++
+	if !m.lingerAt.IsZero() {
+		// a peer that still sends is still there: wait for it
+		m.lingerAt = now.Add(m.closeLinger())
+	}
 	if m.state == stateSynSent {
 		switch p.Type {
 		case TypeSynAck:
@@ -336,6 +340,12 @@ func (m *Machine) Receive(p *Packet, now time.Time) {
 		}
 		if m.rcv.nxt != nxt {
 			m.movedAt = now
+		} else if m.finSent && !m.finAcked && m.rcv.complete() {
+			// The peer sends again what we have: it heard neither our
+			// ACKs nor our FIN, which says that everything arrived.
+			// The FIN goes again with the ACK, packet for packet (loss
+			// in bursts is counted in packets).
+			m.finDue = true
 		}
 	case TypeAck:
 		m.st.AcksReceived++
@@ -360,7 +370,7 @@ func (m *Machine) Receive(p *Packet, now time.Time) {
 		}
 		m.finAckDue = true // once everything before it is here
 		m.rcv.ackNow = true
-		if p.Flags&FinAcks != 0 && m.finSent && !m.finAcked && m.snd.idle() {
+		if p.Flags&FinAcks != 0 && m.finSent && !m.finAcked {
 			m.ackFin(now) // the peer's FIN acknowledges ours
 		}
 	case TypeFinAck:
@@ -381,7 +391,17 @@ func (m *Machine) Receive(p *Packet, now time.Time) {
 	m.settle(now)
 }
 
+// ackFin takes the peer's acknowledgement of our FIN, which says that
+// everything before it arrived: it acknowledges every segment too, for
+// the ACKs that said so may all have been lost, and the peer, done,
+// answers nothing any more.
 func (m *Machine) ackFin(now time.Time) {
+	if !m.snd.idle() {
+		ack := Packet{Type: TypeAck, Seq: m.finSeq, Window: uint32(m.snd.rwnd)}
+		if m.snd.onAck(&ack, now, m.trace) {
+			m.progressAt, m.movedAt = now, now
+		}
+	}
 	m.finAcked = true
 	m.progressAt, m.movedAt = now, now
 	m.trace(TraceEvent{Kind: "state", State: "fin acknowledged"})

@@ -43,6 +43,7 @@ const (
 	minRTTWindow  = 10 * time.Second
 	probeRTTTime  = 200 * time.Millisecond
 	lossThresh    = 0.02 // a round trip that lost more than 2% of its data, with a queue, is congestion
+	heavyLoss     = 0.15 // one that lost more than 15%, and twice what the path usually loses, in any case
 	hiBeta        = 0.85 // inflightHi after congestion: this share of the inflight where the loss began
 	maxExtraAcked = 100 * time.Millisecond
 	// minRoundSamples is how many RTT samples a round needs before its
@@ -118,6 +119,9 @@ type model struct {
 	// congestion accounting of the current round
 	roundLost, roundDelivered int
 	roundMinRTT               time.Duration
+	roundAt                   time.Time // when the round began
+	bwLo                      float64   // the rate congestion allows (0: none)
+	lossAvg                   float64   // the loss rate of round trips, averaged
 	roundSamples              int
 	roundInflightLost         int
 	inflightHi                float64
@@ -156,12 +160,22 @@ const rttFloor = time.Millisecond
 // rttFloor.
 func (m *model) planRTT() time.Duration { return max(m.minRTT, rttFloor) }
 
+// rate is the rate the model plans with: the bottleneck rate measured,
+// and no more than what the last congested round trip delivered, raised
+// again by loss-free ones (BBRv2's bw_lo).
+func (m *model) rate() float64 {
+	if m.bwLo > 0 {
+		return min(m.bwMax, m.bwLo)
+	}
+	return m.bwMax
+}
+
 // bdp returns the bandwidth-delay product, in segments, times gain.
 func (m *model) bdp(gain float64) float64 {
 	if m.bwMax == 0 || !m.rttSeen {
 		return float64(m.cfg.InitialWindow)
 	}
-	return gain * m.bwMax * m.planRTT().Seconds()
+	return gain * m.rate() * m.planRTT().Seconds()
 }
 
 // pacingRate returns the pacing rate in segments per second (0: do not
@@ -181,7 +195,7 @@ func (m *model) setPacing() {
 	if m.bwMax == 0 {
 		return
 	}
-	r := m.pacingGain * m.bwMax * 0.99
+	r := m.pacingGain * m.rate() * 0.99
 	if m.filled || r > m.pacing {
 		m.pacing = r
 	}
@@ -238,10 +252,17 @@ type checkpoint struct {
 // quarter of rttFloor apart.
 const checkpoints = 16
 
+// sampleFloor is the shortest interval a rate sample spans: on a host
+// that shares its processors, a process on the path (a proxy, the
+// receiver) forwards in bursts as it gets a core and stalls between
+// them, and the bottleneck rate is what it sustains over milliseconds,
+// not the rate of one burst.
+const sampleFloor = 1 * time.Millisecond
+
 // checkpoint records the delivery state after an acknowledgement.
 func (m *model) checkpoint(now time.Time) {
 	last := &m.cps[(m.cpNext+checkpoints-1)%checkpoints]
-	if !last.at.IsZero() && now.Sub(last.at) < rttFloor/4 {
+	if !last.at.IsZero() && now.Sub(last.at) < sampleFloor/4 {
 		return
 	}
 	m.cps[m.cpNext] = checkpoint{now, m.delivered, m.firstSentAt}
@@ -249,12 +270,12 @@ func (m *model) checkpoint(now time.Time) {
 }
 
 // widen moves the baseline of a rate sample whose interval is shorter
-// than rttFloor back to the newest checkpoint at least rttFloor old: on
+// than sampleFloor back to the newest checkpoint at least that old: on
 // loopback, a round trip is tens of microseconds, and 32 segments sent
 // as one GSO buffer and read as one GRO buffer are delivered in an
 // instant, at a rate no path sustains.
 func (m *model) widen(rs *rateSample, now time.Time) {
-	if now.Sub(rs.priorTime) >= rttFloor {
+	if now.Sub(rs.priorTime) >= sampleFloor {
 		return
 	}
 	for k := 1; k <= checkpoints; k++ {
@@ -262,7 +283,7 @@ func (m *model) widen(rs *rateSample, now time.Time) {
 		if cp.at.IsZero() {
 			break
 		}
-		if now.Sub(cp.at) >= rttFloor && !cp.at.After(rs.priorTime) {
+		if now.Sub(cp.at) >= sampleFloor && !cp.at.After(rs.priorTime) && !cp.firstSentAt.IsZero() {
 			rs.priorDelivered, rs.priorTime = cp.delivered, cp.at
 			rs.sendElapsed = rs.sentAt.Sub(cp.firstSentAt)
 			return
@@ -286,12 +307,12 @@ func (m *model) markAppLimited(pipe int) {
 // onAck runs the model for one acknowledgement: rs is what it delivered
 // and lost, rtt its RTT sample (0: none), pipe what is in flight after
 // it. It returns true when the model found congestion (a bound was set).
-func (m *model) onAck(rs *rateSample, rtt time.Duration, pipe int, now time.Time) (congested bool) {
+func (m *model) onAck(rs *rateSample, rtt time.Duration, pipe int, reordering bool, now time.Time) (congested bool) {
 	if rs.set {
 		m.widen(rs, now)
 		rs.ackElapsed = m.deliveredAt.Sub(rs.priorTime)
 		interval := max(rs.sendElapsed, rs.ackElapsed)
-		if d := m.delivered - rs.priorDelivered; d > 0 && interval >= min(rttFloor, m.planRTT()) {
+		if d := m.delivered - rs.priorDelivered; d > 0 && interval >= min(sampleFloor, m.planRTT()) {
 			rs.rate = float64(d) / interval.Seconds()
 		}
 	}
@@ -307,7 +328,7 @@ func (m *model) onAck(rs *rateSample, rtt time.Duration, pipe int, now time.Time
 		m.roundStart = true
 	}
 	if m.roundStart {
-		congested = m.endRound(now)
+		congested = m.endRound(reordering, now)
 	}
 	if m.conservation && m.delivered >= m.conserveTill {
 		m.conservation = false // a round passed
@@ -358,7 +379,7 @@ func (m *model) onAck(rs *rateSample, rtt time.Duration, pipe int, now time.Time
 
 // endRound closes the round that just ended: it decides whether it was
 // congested, and raises inflightHi if it was not and the bound was used.
-func (m *model) endRound(now time.Time) bool {
+func (m *model) endRound(reordering bool, now time.Time) bool {
 	lost, deliv := m.roundLost, m.roundDelivered
 	// a queue: even the round's shortest RTT was well above the path's
 	// (HyStart++'s threshold, RFC 9406: an eighth of the RTT, from 4 to
@@ -368,7 +389,20 @@ func (m *model) endRound(now time.Time) bool {
 	if queue && m.mode == modeStartup {
 		m.filled = true // the rate outgrew the path: a queue builds
 	}
-	congested := lost >= 2 && float64(lost) > lossThresh*float64(lost+deliv) && queue
+	// Congestion: loss beyond lossThresh with a queue; or, with or
+	// without one, loss beyond heavyLoss and well beyond what this path
+	// loses anyway (a buffer too shallow to show a queue in the RTT
+	// overflows too, and its loss grows with the rate, where random
+	// loss does not) on a path that does not reorder (where segments
+	// taken for lost may only be late).
+	rate := float64(lost) / float64(max(lost+deliv, 1))
+	congested := lost >= 2 && rate > lossThresh && queue ||
+		!reordering && lost >= 8 && rate > max(heavyLoss, 2*m.lossAvg+lossThresh)
+	if lost+deliv >= 20 {
+		m.lossAvg += (rate - m.lossAvg) / 8
+	}
+	dur := now.Sub(m.roundAt)
+	m.roundAt = now
 	if congested {
 		hi := max(hiBeta*float64(m.roundInflightLost), minCwnd)
 		m.inflightHi = min(m.inflightHi, hi)
@@ -376,7 +410,21 @@ func (m *model) endRound(now time.Time) bool {
 		if m.mode == modeStartup {
 			m.filled = true
 		}
-	} else if m.hiUsed && m.inflightHi < inf && lost == 0 {
+		// the rate too: what this round delivered is what the path
+		// took (a shallow buffer overflows at a rate the bandwidth
+		// filter, which keeps the best of ten rounds, still believes)
+		if dur > 0 && deliv > 0 {
+			r := max(float64(deliv)/dur.Seconds(), m.bwMax/4)
+			if m.bwLo == 0 || r < m.bwLo {
+				m.bwLo = r
+			}
+		}
+	} else if m.bwLo > 0 {
+		if m.bwLo *= fullBwGrowth; m.bwLo >= m.bwMax {
+			m.bwLo = 0 // back to the filter
+		}
+	}
+	if !congested && m.hiUsed && m.inflightHi < inf && lost == 0 {
 		// the bound held us and cost nothing: probe above it, faster
 		// each round (1, 2, 4 ... segments), up to a quarter of it
 		m.inflightHi += m.hiGrowth

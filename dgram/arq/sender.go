@@ -105,6 +105,7 @@ type retxRecord struct {
 	retx    uint16 // times it was sent again
 	dsacked uint16 // copies the receiver reported twice
 	episode uint32 // the reduction it was sent in
+	lost    bool   // it was sent again because it was taken for lost (not only as a probe)
 }
 
 // retxHistory is how many retransmitted segments the sender remembers
@@ -174,6 +175,7 @@ type sender struct {
 	undoRetrans int // retransmissions of the episode not yet shown needless
 	undoCwnd    float64
 	undoHi      float64
+	undoBwLo    float64
 
 	st *Stats
 }
@@ -262,9 +264,16 @@ func (s *sender) pacingRate() float64 { return s.cc.pacingRate(s.rtt.SRTT()) }
 
 // burst is the most segments the pacer lets go back to back: two
 // milliseconds' worth at the rate (a sender's timers fire in steps of
-// about a millisecond, and one that wakes late sends what it owes), and
-// at least ten.
-func burst(rate float64) float64 { return max(rate*0.002, 10) }
+// about a millisecond, and one that wakes late sends what it owes), at
+// least ten, and at most maxBurst: at loopback rates two milliseconds
+// are a thousand segments, a burst that overflows any small buffer on
+// the way and, delivered in an instant, makes a rate sample the path
+// never sustains. Fast paths are ACK-clocked anyway: each ACK lets more
+// go.
+func burst(rate float64) float64 { return min(max(rate*0.002, 10), maxBurst) }
+
+// maxBurst is two GSO buffers' worth.
+const maxBurst = 64
 
 // paced reports whether the pace lets a segment go now; when it does not,
 // paceAt says when it will.
@@ -286,7 +295,9 @@ func (s *sender) paced(now time.Time) bool {
 	// wake once a millisecond's worth is there (at least one segment):
 	// fewer wakeups, and the bucket takes up the slack
 	want := min(max(rate/1000, 1), b/2)
-	s.paceAt = now.Add(time.Duration((want - s.tokens) / rate * float64(time.Second)))
+	// at least a microsecond: a bucket a rounding error short of a
+	// segment must not set a deadline that has already passed
+	s.paceAt = now.Add(max(time.Duration((want-s.tokens)/rate*float64(time.Second)), time.Microsecond))
 	return false
 }
 
@@ -333,7 +344,7 @@ func (s *sender) sent(q uint64, retx bool, now time.Time) {
 	if retx {
 		g.lost = false
 		s.lostCount--
-		s.noteRetx(q)
+		s.noteRetx(q, false)
 	} else {
 		s.nxt = q + 1
 		s.st.SegmentsSent++
@@ -357,8 +368,9 @@ func (s *sender) sent(q uint64, retx bool, now time.Time) {
 	s.armTLP(now)
 }
 
-// noteRetx counts a retransmission of q and remembers it for D-SACK.
-func (s *sender) noteRetx(q uint64) {
+// noteRetx counts a retransmission of q (a probe or not) and remembers
+// it for D-SACK.
+func (s *sender) noteRetx(q uint64, probe bool) {
 	s.st.Retransmits++
 	if s.hist == nil {
 		s.hist = make([]retxRecord, retxHistory)
@@ -371,6 +383,7 @@ func (s *sender) noteRetx(q uint64) {
 		r.retx++
 	}
 	r.episode = s.episode
+	r.lost = r.lost || !probe
 	if s.undoValid {
 		s.undoRetrans++
 	}
@@ -432,7 +445,7 @@ func (s *sender) probe(second bool) (q uint64, fresh, ok bool) {
 // retransmission, whose acknowledgement is ambiguous).
 func (s *sender) probed(q uint64, now time.Time) {
 	g := s.seg(q)
-	s.noteRetx(q)
+	s.noteRetx(q, true)
 	s.listRemove(q)
 	if g.lost {
 		g.lost = false
@@ -543,7 +556,7 @@ func (s *sender) onAck(p *Packet, now time.Time, trace func(TraceEvent)) bool {
 		}
 		trace(TraceEvent{Kind: "recovery", Why: "done"})
 	}
-	if s.cc.onAck(&rs, rttSample, s.pipe, now) {
+	if s.cc.onAck(&rs, rttSample, s.pipe, s.reordering, now) {
 		s.st.Congestion++
 		trace(TraceEvent{Kind: "congestion", Why: "loss with a queue"})
 	}
@@ -613,7 +626,9 @@ func (s *sender) onDSACK(r Range, trace func(TraceEvent)) {
 		}
 		h.dsacked++
 		s.st.Spurious++
-		matched = true
+		// a segment taken for lost arrived after all: reordering (a
+		// needless probe says nothing about the path)
+		matched = matched || h.lost
 		trace(TraceEvent{Kind: "spurious", Seq: q})
 		if s.undoValid && h.episode == s.episode {
 			if s.undoRetrans--; s.undoRetrans <= 0 {
@@ -647,7 +662,7 @@ const maxReoMult = 1 << 12
 func (s *sender) startReduction() {
 	s.episode++
 	s.undoValid, s.undoRetrans = true, 0
-	s.undoCwnd, s.undoHi = s.cc.cwnd, s.cc.inflightHi
+	s.undoCwnd, s.undoHi, s.undoBwLo = s.cc.cwnd, s.cc.inflightHi, s.cc.bwLo
 }
 
 // undo restores the window a reduction took, once D-SACK showed that
@@ -656,6 +671,9 @@ func (s *sender) undo(trace func(TraceEvent)) {
 	s.undoValid = false
 	s.st.Undos++
 	s.cc.inflightHi = max(s.cc.inflightHi, s.undoHi)
+	if s.undoBwLo == 0 || s.cc.bwLo > 0 && s.cc.bwLo < s.undoBwLo {
+		s.cc.bwLo = s.undoBwLo
+	}
 	s.cc.cwnd = max(s.cc.cwnd, s.undoCwnd)
 	s.cc.priorCwnd = 0
 	s.cc.conservation = false
@@ -671,8 +689,14 @@ func (s *sender) reoWnd() time.Duration {
 	if !s.reordering && (s.inRecovery || s.sacked >= dupThresh) {
 		return 0
 	}
-	return min(s.rtt.MinRTT()/4*time.Duration(s.reoMult), s.rtt.SRTT())
+	return min(s.rtt.MinRTT()/4*time.Duration(s.reoMult), max(s.rtt.SRTT(), maxReoFloor))
 }
+
+// maxReoFloor is the least the reordering window may grow to: RFC 8985
+// caps it at the smoothed RTT, but on a path whose RTT is a fraction of
+// a millisecond, segments overtaken by eight others arrive later than
+// that at any but the highest rates.
+const maxReoFloor = 2 * time.Millisecond
 
 // detectLoss marks lost, by RACK, every segment in flight that was sent
 // before the latest one delivered and has been out longer than that

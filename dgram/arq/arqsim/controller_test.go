@@ -100,10 +100,10 @@ func TestReorderingNeedlessRetransmissions(t *testing.T) {
 	if c.Retransmits > c.SegmentsSent/20 {
 		t.Errorf("%d retransmissions, more than 5%% of %d segments, and nothing was lost", c.Retransmits, c.SegmentsSent)
 	}
-	// D-SACK reported every duplicate the receiver saw (the last
-	// originals may come after it closed)
-	if c.Spurious != res.Server.DuplicateSegments {
-		t.Errorf("%d retransmissions shown needless, %d duplicates at the receiver", c.Spurious, res.Server.DuplicateSegments)
+	// D-SACK reported the duplicates the receiver saw, but those that
+	// came after the sender closed
+	if d := res.Server.DuplicateSegments; c.Spurious > d || c.Spurious < d*9/10 {
+		t.Errorf("%d retransmissions shown needless, %d duplicates at the receiver", c.Spurious, d)
 	}
 }
 
