@@ -179,11 +179,17 @@ func (m *model) bdp(gain float64) float64 {
 }
 
 // pacingRate returns the pacing rate in segments per second (0: do not
-// pace), given the smoothed RTT for the time before the first rate
-// sample.
+// pace), given the smoothed RTT.
+//
+// Before the first rate sample it does not pace: the initial window goes
+// as it is (a handshake's RTT, which may include a peer's start, is a
+// poor guide). In Startup it paces at least at twice what the window
+// allows per RTT: Startup doubles the window each round trip, as slow
+// start does, and a rate that lags a round behind the samples must not
+// hold it back.
 func (m *model) pacingRate(srtt time.Duration) float64 {
-	if m.pacing == 0 && srtt > 0 {
-		m.pacing = highGain * float64(m.cfg.InitialWindow) / max(srtt, rttFloor/10).Seconds()
+	if m.mode == modeStartup && srtt > 0 && m.pacing > 0 {
+		return max(m.pacing, 2*m.cwnd/max(srtt, rttFloor/10).Seconds())
 	}
 	return m.pacing
 }
@@ -386,9 +392,6 @@ func (m *model) endRound(reordering bool, now time.Time) bool {
 	// 16 ms)
 	queue := m.rttSeen && m.roundSamples >= minRoundSamples &&
 		m.roundMinRTT > m.minRTT+min(max(m.minRTT/8, 4*time.Millisecond), 16*time.Millisecond)
-	if queue && m.mode == modeStartup {
-		m.filled = true // the rate outgrew the path: a queue builds
-	}
 	// Congestion: loss beyond lossThresh with a queue; or, with or
 	// without one, loss beyond heavyLoss and well beyond what this path
 	// loses anyway (a buffer too shallow to show a queue in the RTT

@@ -111,8 +111,13 @@ func (r *receiver) has(q uint64) bool {
 
 // window is the free receive buffer, in segments: what the ring has room
 // for, and what the byte limit has room for.
+//
+// The message being reassembled counts in bytes only: it is in order,
+// out of the ring, and counting its segments too closed the window by a
+// whole message (47 segments of a 64 KiB chunk, of the ring's first 64)
+// while it was read.
 func (r *receiver) window() uint32 {
-	used := r.ooo + r.queued + r.msgSegs
+	used := r.ooo + r.queued
 	segs := min(len(r.ring), r.cfg.RecvWindow) - used
 	bytes := (r.cfg.RecvBuffer - r.held) / (r.cfg.MSS + DataOverhead)
 	return uint32(max(min(segs, bytes), 0))
