@@ -129,9 +129,11 @@
 //     path's RTT the lowest of the last 10 seconds. Their product (the
 //     RTT taken as at least 1ms, the step of a sender's timers) is what
 //     the path holds without a queue. The sender paces at the rate
-//     (Startup: 2.89 times it, doubling each round trip, until it stops
-//     growing or a queue shows; Drain; then cycles of 1.25, 0.75 and six
-//     of 1; ProbeRTT for 200ms when the minimum RTT is 10 seconds old),
+//     (Startup: 2.89 times it, and at least twice what the window allows
+//     per RTT, so that the window doubles each round trip as in slow
+//     start, until the rate stops growing for three round trips or loss
+//     with a queue shows; Drain; then cycles of 1.25, 0.75 and six of 1;
+//     ProbeRTT for 200ms when the minimum RTT is 10 seconds old),
 //     and keeps in flight at most twice the path's content plus what
 //     ACKs that come in bursts need. Loss is repaired but not read as
 //     congestion, unless the model says so: a round trip that lost more
