@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/term"
 )
@@ -39,6 +40,8 @@ type console struct {
 	intrMu  sync.Once
 	winch   func() // stops the window-size watcher
 	closeMu sync.Once
+	raw     *rawIO
+	typing  atomic.Bool // keys came since the last line was read: a line may be half typed
 }
 
 // openConsole sets up the console. prompt is shown on a terminal only.
@@ -50,10 +53,9 @@ func openConsole(stdin io.Reader, stdout, stderr io.Writer, prompt string) *cons
 	if inOK && outOK && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(out.Fd())) {
 		if st, err := term.MakeRaw(int(in.Fd())); err == nil {
 			c.fd, c.state = int(in.Fd()), st
-			c.term = term.NewTerminal(&rawIO{r: in, w: out, ctrlC: c.interrupt}, prompt)
-			if w, h, err := term.GetSize(int(out.Fd())); err == nil {
-				_ = c.term.SetSize(w, h)
-			}
+			c.raw = &rawIO{r: in, w: out, ctrlC: c.interrupt, typed: func() { c.typing.Store(true) }}
+			c.term = term.NewTerminal(c.raw, prompt)
+			setTermSize(c.term, int(out.Fd()))
 			c.out = c.term
 			if isSameTerminal(stderr, out) {
 				c.errw = c.term
@@ -73,6 +75,7 @@ func (c *console) readTerm() {
 	defer close(c.lines)
 	for {
 		line, err := c.term.ReadLine()
+		c.typing.Store(false)
 		if err != nil && err != term.ErrPasteIndicator {
 			return
 		}
@@ -118,8 +121,16 @@ func (c *console) close() {
 		close(c.stop)
 		if c.term != nil {
 			c.winch()
-			// Leave the cursor on a line of its own.
-			_, _ = c.term.Write(nil)
+			// Leave the cursor at the start of a line of its own, for
+			// the shell's prompt: a line half typed (never sent) stays
+			// on the screen as it is, and the cursor goes below it; an
+			// idle prompt is erased.
+			if c.typing.Load() {
+				_, _ = c.raw.w.Write([]byte("\r\n"))
+			} else {
+				c.term.SetPrompt("")
+				_, _ = c.term.Write(nil)
+			}
 			_ = term.Restore(c.fd, c.state)
 		}
 	})
@@ -133,6 +144,7 @@ type rawIO struct {
 	r     io.Reader
 	w     io.Writer
 	ctrlC func()
+	typed func() // told of the keys that reach the line editor
 }
 
 func (t *rawIO) Read(p []byte) (int, error) {
@@ -142,6 +154,9 @@ func (t *rawIO) Read(p []byte) (int, error) {
 			t.ctrlC()
 			n = copy(p, bytes.ReplaceAll(p[:n], []byte{3}, nil))
 		}
+		if n > 0 && !(n == 1 && p[0] == 4) { // Ctrl-D alone ends the input, it types nothing
+			t.typed()
+		}
 		if n > 0 || err != nil {
 			return n, err
 		}
@@ -149,6 +164,16 @@ func (t *rawIO) Read(p []byte) (int, error) {
 }
 
 func (t *rawIO) Write(p []byte) (int, error) { return t.w.Write(p) }
+
+// setTermSize tells the line editor the terminal's size. A terminal that
+// reports none (a pty nobody sized: `script` under a pipe, some CI
+// runners and editors say 0x0) keeps the editor's default of 80 columns:
+// a width of 0 would make it break the line after every character.
+func setTermSize(t *term.Terminal, fd int) {
+	if w, h, err := term.GetSize(fd); err == nil && w > 0 {
+		_ = t.SetSize(w, h)
+	}
+}
 
 // isSameTerminal reports whether w is a terminal too (stderr left on the
 // terminal, as it usually is): its lines then go through the line editor.

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -192,4 +196,117 @@ func TestPromptCtrlCChat(t *testing.T) {
 	pane.run("send-keys", "-t", "t", "C-c")
 	pane.waitDrawn("interrupted; bye")
 	pane.waitDrawn("udpchat-exit=130")
+}
+
+// TestPromptLeavesNothing: chat ends ("exit", Ctrl-D, Ctrl-C) without
+// leaving its prompt on the screen, where the shell's own would follow
+// it ("> $"); a line half typed, never sent, stays as typed, and the
+// cursor moves below it.
+func TestPromptLeavesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys [][]string // tmux send-keys arguments, in turn
+		code int
+		want []string // the screen's last lines
+	}{
+		{"exit", [][]string{{"-l", "exit"}, {"Enter"}}, 0, []string{"bye: sent 0 lines, received 0", "udpchat-exit=0"}},
+		{"ctrl-d", [][]string{{"C-d"}}, 0, []string{"bye: sent 0 lines, received 0", "udpchat-exit=0"}},
+		{"ctrl-c", [][]string{{"-l", "half"}, {"C-c"}}, 130, []string{"> half", "udpchat-exit=130"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startChild(t, "chat", "--bind", "127.0.0.1:0")
+			addr := b.expectErr(`listening on (\S+) \(UDP\)`)[1]
+			pane := startPane(t, "chat", addr)
+			pane.waitDrawn("> ")
+			for _, k := range tc.keys {
+				pane.run(append([]string{"send-keys", "-t", "t"}, k...)...)
+			}
+			pane.waitDrawn(fmt.Sprintf("udpchat-exit=%d", tc.code))
+			var lines []string
+			for _, l := range strings.Split(pane.screen(), "\n") {
+				lines = append(lines, strings.TrimRight(l, " "))
+			}
+			if len(lines) < len(tc.want) || !slices.Equal(lines[len(lines)-len(tc.want):], tc.want) {
+				t.Errorf("the screen ends with %q, want %q; screen:\n%s", lines[max(len(lines)-len(tc.want), 0):], tc.want, strings.Join(lines, "\n"))
+			}
+		})
+	}
+}
+
+// TestPromptZeroWidth: a terminal that reports no size (a pty nobody
+// sized: `script` under a pipe, some CI runners and editors) gets the
+// usual 80 columns, not one, which would break the line after every
+// character typed.
+func TestPromptZeroWidth(t *testing.T) {
+	script := needTool(t, "script")
+	bin, err := exec.LookPath("udpchat") // installed by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	// script's own stdin is a pipe: the pty it makes has no size.
+	cmd := exec.Command(script, "-qfec", shellQuote(bin)+" chat "+peer.LocalAddr().String()+"; stty size", "/dev/null")
+	cmd.Env = childEnv(cmd.Environ())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	screen := make(chan []byte, 64)
+	go func() {
+		defer close(screen)
+		buf := make([]byte, 4096)
+		for {
+			n, err := out.Read(buf)
+			if n > 0 {
+				screen <- bytes.Clone(buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var seen []byte
+	waitFor := func(s string) {
+		t.Helper()
+		timeout := time.After(exitTimeout)
+		for !bytes.Contains(seen, []byte(s)) {
+			select {
+			case b, ok := <-screen:
+				if !ok {
+					t.Fatalf("output ended before %q: %q", s, seen)
+				}
+				seen = append(seen, b...)
+			case <-timeout:
+				t.Fatalf("%q not drawn within %v: %q", s, exitTimeout, seen)
+			}
+		}
+	}
+	waitFor("chatting with") // the terminal is in raw mode: type
+	if _, err := io.WriteString(stdin, "hello\r"); err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(exitTimeout))
+	buf := make([]byte, 100)
+	if n, _, err := peer.ReadFrom(buf); err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("the peer got %q, %v; want hello", buf[:max(n, 0)], err)
+	}
+	if _, err := io.WriteString(stdin, "exit\r"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("0 0\r\n") // stty size: the pty had no size indeed
+	if !bytes.Contains(seen, []byte("> hello\r\n")) {
+		t.Errorf("the line typed was not drawn as one line after the prompt: %q", seen)
+	}
 }

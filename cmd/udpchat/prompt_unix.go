@@ -19,9 +19,7 @@ func watchResize(t *term.Terminal, fd int, stop <-chan struct{}) func() {
 		for {
 			select {
 			case <-ch:
-				if w, h, err := term.GetSize(fd); err == nil {
-					_ = t.SetSize(w, h)
-				}
+				setTermSize(t, fd)
 			case <-stop:
 				return
 			}
