@@ -118,6 +118,11 @@ func plural(n uint64, word string) string {
 	if strings.HasSuffix(word, "y") && !strings.HasSuffix(word, "ay") && !strings.HasSuffix(word, "ey") {
 		return strconv.FormatUint(n, 10) + " " + word[:len(word)-1] + "ies"
 	}
+	for _, end := range []string{"s", "x", "z", "ch", "sh"} {
+		if strings.HasSuffix(word, end) {
+			return strconv.FormatUint(n, 10) + " " + word + "es" // addresses
+		}
+	}
 	return strconv.FormatUint(n, 10) + " " + word + "s"
 }
 
