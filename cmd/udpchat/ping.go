@@ -152,6 +152,11 @@ func runPing(c *cli.Context) (err error) {
 		if st.Corrupted > 0 {
 			return fmt.Errorf("no intact reply from %s: %s came back changed", o.dst, plural(st.Corrupted, "reply"))
 		}
+		if st.Late > 0 {
+			// the server answers, too slowly for --timeout
+			return fmt.Errorf("no reply from %s within %v per probe, but %d came after it (the slowest in %.0f ms): give a longer --timeout",
+				o.dst, o.timeout, st.Late, float64(p.lateMax.Nanoseconds())/1e6)
+		}
 		return fmt.Errorf("no reply from %s within %v per probe: is an echo server running there (udpchat listen --echo)?", o.dst, o.timeout)
 	}
 	return nil
@@ -173,7 +178,8 @@ type pinger struct {
 
 	start, end time.Time
 	refused    uint64
-	sendErrs   uint64 // probes the kernel would not take (buffer full)
+	sendErrs   uint64        // probes the kernel would not take (buffer full)
+	lateMax    time.Duration // the slowest reply that came after its timeout
 }
 
 // due is when probe q is sent: an absolute schedule from the start.
@@ -328,6 +334,7 @@ func (p *pinger) reply(d dgram.Datagram, now time.Time) error {
 		r.Duplicate, note = true, " (DUP!)"
 	case ev.Kind == probe.Late:
 		r.Late, note = true, fmt.Sprintf(" (late: after the %v timeout, not counted)", p.opts.timeout)
+		p.lateMax = max(p.lateMax, ev.RTT)
 	case ev.Reordered:
 		r.Reordered, note = true, " (reordered)"
 	}
