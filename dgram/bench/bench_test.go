@@ -75,6 +75,37 @@ func TestThroughputConsistent(t *testing.T) {
 	}
 }
 
+// TestThroughputLastRow: the interval that ends with the sending (a
+// duration that is a whole number of intervals) is printed with the
+// receiver's final counts, never as unknown ("recv ?", whose counts
+// would go to a next row that does not come), and the rows add up to the
+// summary.
+func TestThroughputLastRow(t *testing.T) {
+	for range 3 {
+		_, c := pair(t)
+		var rows []Interval
+		res, err := RunThroughput(context.Background(), c, ThroughputConfig{Size: 100, Duration: 300 * time.Millisecond,
+			RatePPS: 10000, Batch: 16, Interval: 100 * time.Millisecond}, func(r Interval) { rows = append(rows, r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			t.Fatal("no interval row")
+		}
+		last := rows[len(rows)-1]
+		if !last.Known || last.End < 300*time.Millisecond {
+			t.Fatalf("last row %+v (of %d), want the receiver's counts up to the end of sending (%v)", last, len(rows), res.Duration)
+		}
+		var sent, recv uint64
+		for _, r := range rows {
+			sent, recv = sent+r.Sent, recv+r.Received
+		}
+		if sent != res.Sent || recv != res.Received {
+			t.Errorf("rows sent %d, received %d; summary %d, %d", sent, recv, res.Sent, res.Received)
+		}
+	}
+}
+
 func TestLatencyOrdered(t *testing.T) {
 	for _, busy := range []bool{false, true} {
 		// How many round trips fit in a run depends on the machine's load

@@ -182,9 +182,11 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 		emitRowAt(pendingSent)
 	}
 	// every interval that ended before sending did has its row, even when
-	// the loop did not come round in time to see it (a loaded machine)
+	// the loop did not come round in time to see it (a loaded machine);
+	// the one that ends with the sending is the last row, below, with the
+	// receiver's final counts
 	for stopped := time.Now(); cfg.Interval > 0 && onInterval != nil && ctx.Err() == nil &&
-		!nextRow.After(end) && !stopped.Before(nextRow); {
+		nextRow.Before(end) && !stopped.Before(nextRow); {
 		emitRow()
 	}
 	res.Duration = time.Since(start)
