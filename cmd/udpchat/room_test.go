@@ -284,6 +284,30 @@ func cmdRoomSession(ts *testscript.TestScript, neg bool, args []string) {
 	appendFile(ts, args[0], strings.ReplaceAll(session, addr, "127.0.0.1:9000")) // as README shows it
 }
 
+// cmdChatSession runs `chatsession OUT`: README's chat in two terminals,
+// played in a fixed order, written to OUT as README shows it (each
+// terminal's screen in turn; a line typed shows behind chat's "> "
+// prompt, as on a terminal).
+func cmdChatSession(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: chatsession OUT")
+	}
+	b := startTerm(ts, "udpchat chat --bind 127.0.0.1:9000            # terminal 1", "chat", "--bind", "127.0.0.1:0")
+	addr := b.expect(ts, `listening on (\S+) \(UDP\)`)[1]
+	a := startTerm(ts, "udpchat chat 127.0.0.1:9000                   # terminal 2", "chat", addr)
+	a.expect(ts, `^chatting with`)
+	a.typeLine(ts, "> ", "hello")
+	b.expect(ts, `^127\.0\.0\.1:\d+> hello$`)
+	b.typeLine(ts, "> ", "hi")
+	a.expect(ts, `> hi$`)
+	b.typeLine(ts, "> ", "exit")
+	b.wait(ts, 0)
+	a.typeLine(ts, "> ", "exit")
+	a.wait(ts, 0)
+	session := strings.Join([]string{b.text(), a.text()}, "\n")
+	appendFile(ts, args[0], strings.ReplaceAll(session, addr, "127.0.0.1:9000")) // as README shows it
+}
+
 // TestPythonMember runs the Python member of README, exactly as README
 // shows it, against a room server, with a Go member in the room: each
 // gets the other's lines, and the Go member sees it join and leave.

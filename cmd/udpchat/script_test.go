@@ -76,6 +76,7 @@ func TestScripts(t *testing.T) {
 			"waitfor":     cmdWaitFor,
 			"netpath":     cmdNetpath,
 			"roomsession": cmdRoomSession,
+			"chatsession": cmdChatSession,
 		},
 	})
 }
