@@ -238,6 +238,7 @@ type linkJSON struct {
 	DropScript uint64 `json:"drop_script"`
 	DropQueue  uint64 `json:"drop_queue"`
 	DropLimit  uint64 `json:"drop_limit"`
+	DropHeld   uint64 `json:"drop_held"` // the proxy's --max-held, over all clients
 	Duplicated uint64 `json:"duplicated"`
 	Reordered  uint64 `json:"reordered"`
 	Corrupted  uint64 `json:"corrupted"`
@@ -247,17 +248,17 @@ type linkJSON struct {
 
 func newLinkJSON(dir string, s netem.Snapshot) linkJSON {
 	return linkJSON{Type: "link", Dir: dir, In: s.In, Out: s.Out, Dropped: s.Dropped, DropLoss: s.DropLoss,
-		DropBurst: s.DropBurst, DropScript: s.DropScript, DropQueue: s.DropQueue, DropLimit: s.DropLimit,
+		DropBurst: s.DropBurst, DropScript: s.DropScript, DropQueue: s.DropQueue, DropLimit: s.DropLimit, DropHeld: s.DropHeld,
 		Duplicated: s.Duplicated, Reordered: s.Reordered, Corrupted: s.Corrupted, Delayed: s.Delayed,
 		OutErrors: s.OutErrors}
 }
 
 // linkTable prints directions' counters as a table.
 func linkTable(t *table, rows []string, snaps []netem.Snapshot) {
-	t.row("link", "in", "out", "dropped", "(loss/burst/script/queue/limit)", "dup", "reordered", "corrupted", "delayed")
+	t.row("link", "in", "out", "dropped", "(loss/burst/script/queue/limit/held)", "dup", "reordered", "corrupted", "delayed")
 	for i, s := range snaps {
 		t.row(rows[i], s.In, s.Out, s.Dropped,
-			fmt.Sprintf("(%d/%d/%d/%d/%d)", s.DropLoss, s.DropBurst, s.DropScript, s.DropQueue, s.DropLimit),
+			fmt.Sprintf("(%d/%d/%d/%d/%d/%d)", s.DropLoss, s.DropBurst, s.DropScript, s.DropQueue, s.DropLimit, s.DropHeld),
 			s.Duplicated, s.Reordered, s.Corrupted, s.Delayed)
 	}
 }
