@@ -371,14 +371,6 @@ type listener struct {
 	senders                     *addrSet
 }
 
-// wakeOnDone makes a blocked read on conn return once ctx is done.
-func wakeOnDone(ctx context.Context, conn *net.UDPConn) (stop func() bool) {
-	return context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(aLongTimeAgo) })
-}
-
-// aLongTimeAgo is a read deadline in the past: setting it wakes a blocked read.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // flushEvery bounds how long output waits in the buffer during a burst of
 // datagrams. A datagram that comes alone is printed at once; in a burst,
 // lines are written in batches, so printing does not limit the receive
