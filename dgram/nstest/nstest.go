@@ -20,7 +20,8 @@
 //   - ns.Do(f) runs f on an OS thread that has joined the namespace. A
 //     socket opened by f (net.ListenUDP, net.DialUDP, ...) belongs to the
 //     namespace for its whole life and may be used from any goroutine
-//     afterwards. The thread is discarded when f returns.
+//     afterwards. The thread goes back to the test's own namespace when f
+//     returns.
 //   - ns.Command(name, args...) runs a program inside it ("ip netns exec").
 //
 // A small example, two hosts on one link:
@@ -151,25 +152,47 @@ func (ns *NS) Run(name string, args ...string) string {
 
 // Do runs f on an OS thread that has joined the namespace and returns f's
 // error. Sockets f opens belong to the namespace; so do the answers of
-// net.Interfaces and the like when called inside f. The thread is thrown
-// away afterwards (its goroutine exits while locked to it), so no other
-// goroutine ever runs in the namespace by accident.
+// net.Interfaces and the like when called inside f. When f returns, the
+// thread goes back to the namespace it came from before any other
+// goroutine may run on it; if it cannot, it stays locked and Go ends it.
+//
+// Going back matters: the thread may be the process's main thread, which
+// Go never ends (it parks it for good instead), and /proc/net, /proc/self
+// and the namespace of new threads follow the main thread. A main thread
+// left in a test namespace hides the process's own sockets from
+// /proc/net/udp.
 func (ns *NS) Do(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		runtime.LockOSThread()
+		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread() // it never left
+			errc <- fmt.Errorf("nstest: open this thread's namespace: %w", err)
+			return
+		}
+		defer unix.Close(home)
 		fd, err := unix.Open("/run/netns/"+ns.Name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("nstest: open namespace %s: %w", ns.Name, err)
 			return
 		}
 		err = unix.Setns(fd, unix.CLONE_NEWNET)
 		unix.Close(fd)
 		if err != nil {
+			// a failed setns changes nothing, but stay locked to be sure:
+			// the thread dies with this goroutine
 			errc <- fmt.Errorf("nstest: join namespace %s: %w", ns.Name, err)
 			return
 		}
-		errc <- f()
+		err = f()
+		// back home before Do returns: then no thread but those of other
+		// running Do calls is in a test namespace
+		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		} // else it stays locked, and dies with this goroutine
+		errc <- err
 	}()
 	return <-errc
 }

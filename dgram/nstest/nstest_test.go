@@ -4,8 +4,10 @@ package nstest
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +85,49 @@ func TestDoIsolated(t *testing.T) {
 	sentinel := errors.New("from f")
 	if err := ns.Do(func() error { return sentinel }); err != sentinel {
 		t.Errorf("Do returned %v, want f's error", err)
+	}
+}
+
+// TestDoLeavesNoThreadBehind: when Do returns, every thread of the process
+// is back in the namespace it started in. A thread left behind may be the
+// main thread, which Go parks instead of ending and which /proc/net
+// follows: the process's own sockets would vanish from /proc/net/udp.
+func TestDoLeavesNoThreadBehind(t *testing.T) {
+	ns := New(t)
+	home, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Skipf("no /proc/thread-self: %v", err)
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	port := fmt.Sprintf(":%04X ", c.LocalAddr().(*net.UDPAddr).Port)
+	// Each Do runs on a new goroutine, which may land on any thread, the
+	// main thread included: a few dozen calls land on it (and on others).
+	for i := range 50 {
+		ns.MustDo(func() error { return nil })
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			got, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net")
+			if err != nil {
+				continue // the thread ended meanwhile
+			}
+			if got != home {
+				t.Fatalf("after Do #%d: thread %s is in %s, want %s (the test's own)", i, task.Name(), got, home)
+			}
+		}
+		b, err := os.ReadFile("/proc/net/udp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), port) {
+			t.Fatalf("after Do #%d: /proc/net/udp does not list the test's own socket (port%s)", i, port)
+		}
 	}
 }
 
