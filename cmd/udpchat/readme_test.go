@@ -189,7 +189,12 @@ var (
 	decimalRE     = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
 )
 
-var integerRE = regexp.MustCompile(`[0-9]+`)
+var (
+	integerRE = regexp.MustCompile(`[0-9]+`)
+	// countedRE finds a count and the word it counts, the word without
+	// its plural ending (deliveries, delivery: deliver).
+	countedRE = regexp.MustCompile(`[0-9]+( [a-z]+?)(?:ies|y|s)?\b`)
+)
 
 func maskText(s string, masks, vary []*regexp.Regexp) string {
 	for _, re := range masks {
@@ -200,6 +205,9 @@ func maskText(s string, masks, vary []*regexp.Regexp) string {
 		for i, l := range lines {
 			for _, re := range vary {
 				if re.MatchString(l) {
+					// the number and the plural it takes: "0 retransmissions"
+					// and "1 retransmission" are the same line
+					l = countedRE.ReplaceAllString(l, "\x00$1")
 					lines[i] = integerRE.ReplaceAllString(l, "\x00")
 					break
 				}
@@ -607,7 +615,17 @@ func TestParseReadmeExamples(t *testing.T) {
 	}
 	m := maskText("rtt 0.197/1.5 ms from 127.0.0.1:41234 to 10.0.0.1, 3 datagrams in 0.14.\n  - 16 retransmissions\n", defaultMasks,
 		[]*regexp.Regexp{regexp.MustCompile(`^  - `)})
-	if m != "rtt \x00/\x00 ms from \x00 to 10.0.0.1, 3 datagrams in \x00.\n  - \x00 retransmissions\n" {
+	if m != "rtt \x00/\x00 ms from \x00 to 10.0.0.1, 3 datagrams in \x00.\n  - \x00 retransmission\n" {
 		t.Errorf("maskText = %q", m)
+	}
+	// In a line whose numbers vary, a count may change the plural of the
+	// word it counts, but not the word.
+	vary := []*regexp.Regexp{regexp.MustCompile(`^room closed`)}
+	same := func(a, b string) bool { return maskText(a, nil, vary) == maskText(b, nil, vary) }
+	if !same("room closed: 3 deliveries; 0 retransmissions", "room closed: 1 delivery; 1 retransmission") {
+		t.Error("maskText: a -vary line whose counts changed their plurals differs")
+	}
+	if same("room closed: 3 deliveries", "room closed: 3 members") || same("room closed: 2 left", "room closed: 2 lost") {
+		t.Error("maskText: a -vary line with other words is the same")
 	}
 }
