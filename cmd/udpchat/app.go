@@ -182,11 +182,19 @@ func (e *usageError) Error() string {
 func usageErr(cmd, msg string) error { return &usageError{cmd: cmd, msg: msg} }
 
 func usagef(c *cli.Context, format string, args ...any) error {
-	name := ""
-	if c != nil && c.Command != nil {
-		name = c.Command.Name
+	return usageErr(commandName(c), fmt.Sprintf(format, args...))
+}
+
+// commandName is the command c runs, with its parents: "room join", not
+// "join", which is no command of its own.
+func commandName(c *cli.Context) string {
+	var names []string
+	for _, x := range c.Lineage() {
+		if x.Command != nil && x.Command.Name != "" && (x.App == nil || x.Command.Name != x.App.Name) {
+			names = append([]string{x.Command.Name}, names...)
+		}
 	}
-	return usageErr(name, fmt.Sprintf(format, args...))
+	return strings.Join(names, " ")
 }
 
 // flagErrText rewrites the flag package's messages for people: long flag
