@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,7 +50,7 @@ import (
 //	waitfor NAME REGEXP
 //	    waits until the background process NAME has printed a line that
 //	    matches, before the transcript goes on (to signal it, say).
-//	readme NAME [-sub OLD=NEW]... [-mask REGEXP]... [-vary REGEXP]... FILE...
+//	readme NAME [-sub OLD=NEW]... [-mask REGEXP]... [-vary REGEXP]... [-drop REGEXP]... FILE...
 //	    compares README's example NAME with the files, concatenated.
 //
 // Before comparing, -sub replaces OLD (typically $L, a port the kernel
@@ -58,7 +59,9 @@ import (
 // (round-trip times, rates), every port of a loopback address, and
 // whatever each -mask REGEXP matches, and every number in the lines that
 // a -vary REGEXP matches. Other integers (counts, sizes) and all the words
-// are compared exactly. A line "..." in the README block stands for any
+// are compared exactly. A line of the output that a -drop REGEXP matches
+// is left out first: for a line that a tool prints by chance, not by what
+// udpchat did (strace's "???(" for a thread that exit ended mid-call). A line "..." in the README block stands for any
 // number of lines, so that a long output can be shown as an excerpt (after
 // -update, which writes the whole output, put the "..." back).
 
@@ -225,19 +228,19 @@ func maskText(s string, masks, vary []*regexp.Regexp) string {
 	})
 }
 
-// cmdReadme runs `readme NAME [-sub OLD=NEW]... [-mask RE]... FILE...`.
+// cmdReadme runs `readme NAME [-sub OLD=NEW]... [-mask RE]... [-vary RE]... [-drop RE]... FILE...`.
 func cmdReadme(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: readme NAME [-sub OLD=NEW]... [-mask REGEXP]... [-vary REGEXP]... FILE...")
+		ts.Fatalf("usage: readme NAME [-sub OLD=NEW]... [-mask REGEXP]... [-vary REGEXP]... [-drop REGEXP]... FILE...")
 	}
 	name := args[0]
 	masks := append([]*regexp.Regexp(nil), defaultMasks...)
-	var vary []*regexp.Regexp
+	var vary, drop []*regexp.Regexp
 	var subs []string
 	var files []string
 	for i := 1; i < len(args); i++ {
 		switch args[i] {
-		case "-sub", "-mask", "-vary":
+		case "-sub", "-mask", "-vary", "-drop":
 			if i+1 >= len(args) {
 				ts.Fatalf("readme: %s needs a value", args[i])
 			}
@@ -251,10 +254,13 @@ func cmdReadme(ts *testscript.TestScript, neg bool, args []string) {
 			} else {
 				re, err := regexp.Compile(v)
 				ts.Check(err)
-				if args[i] == "-mask" {
+				switch args[i] {
+				case "-mask":
 					masks = append(masks, re)
-				} else {
+				case "-vary":
 					vary = append(vary, re)
+				default:
+					drop = append(drop, re)
 				}
 			}
 			i++
@@ -266,7 +272,7 @@ func cmdReadme(ts *testscript.TestScript, neg bool, args []string) {
 	for _, f := range files {
 		sb.WriteString(ts.ReadFile(f))
 	}
-	got := sb.String()
+	got := dropLines(sb.String(), drop)
 	if len(subs) > 0 {
 		got = strings.NewReplacer(subs...).Replace(got)
 	}
@@ -297,6 +303,21 @@ func cmdReadme(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Fatalf("README.md example %s (line %d) differs from what udpchat printed (lines as README has them, then as printed; run with -update if the change is intended):\n%s\nprinted in full:\n%s",
 		name, ex.line, maskedDiff(ex.text, got, w, g, ex.line), got)
+}
+
+// dropLines leaves out the lines of s that one of drop matches.
+func dropLines(s string, drop []*regexp.Regexp) string {
+	if len(drop) == 0 {
+		return s
+	}
+	lines := strings.SplitAfter(s, "\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		if !slices.ContainsFunc(drop, func(re *regexp.Regexp) bool { return re.MatchString(strings.TrimSuffix(l, "\n")) }) {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "")
 }
 
 // elidedMatch matches lines against want, where a line "..." in want
@@ -617,6 +638,10 @@ func TestParseReadmeExamples(t *testing.T) {
 		[]*regexp.Regexp{regexp.MustCompile(`^  - `)})
 	if m != "rtt \x00/\x00 ms from \x00 to 10.0.0.1, 3 datagrams in \x00.\n  - \x00 retransmission\n" {
 		t.Errorf("maskText = %q", m)
+	}
+	strace := []*regexp.Regexp{regexp.MustCompile(`^(\[pid +\d+\] )?\?\?\?\(`)}
+	if got := dropLines("a\n[pid 7] ???( <detached ...>\nb ???(\n[pid 8] ???(\n", strace); got != "a\nb ???(\n" {
+		t.Errorf("dropLines = %q, want the two strace lines left out", got)
 	}
 	// In a line whose numbers vary, a count may change the plural of the
 	// word it counts, but not the word.
