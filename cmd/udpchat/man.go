@@ -47,12 +47,20 @@ func manPage(app *cli.App) (string, error) {
 			&cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version, the commit it was built from and the Go toolchain"},
 		},
 	}
-	for _, c := range app.Commands {
-		if c.Hidden {
-			continue
+	// Each command, and each subcommand (room serve, room join) after its
+	// parent, in a section of its own.
+	var add func(path string, cmds []*cli.Command)
+	add = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Hidden {
+				continue
+			}
+			name := strings.TrimSpace(path + " " + c.Name)
+			doc.Commands = append(doc.Commands, &cli.Command{Name: name, Aliases: c.Aliases, Usage: commandMarkdown(name, c)})
+			add(name, c.Subcommands)
 		}
-		doc.Commands = append(doc.Commands, &cli.Command{Name: c.Name, Aliases: c.Aliases, Usage: commandMarkdown(c)})
 	}
+	add("", app.Commands)
 	page, err := doc.ToManWithSection(1)
 	if err != nil {
 		return "", err
@@ -111,9 +119,9 @@ the soft memory limit of listen (default 32 MiB)
 
 // commandMarkdown is one command's section: synopsis, summary,
 // description and flags.
-func commandMarkdown(c *cli.Command) string {
+func commandMarkdown(name string, c *cli.Command) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**udpchat %s**", c.Name)
+	fmt.Fprintf(&b, "**udpchat %s**", name)
 	if c.ArgsUsage != "" && strings.TrimSpace(c.ArgsUsage) != "" {
 		fmt.Fprintf(&b, " %s", mdEscape(c.ArgsUsage))
 	}
@@ -180,7 +188,7 @@ func flagMarkdown(f cli.Flag) string {
 // block, the rest stays prose.
 func descriptionMarkdown(s string) string {
 	var b strings.Builder
-	inCode := false
+	inCode, inSpan := false, false
 	for _, line := range strings.Split(s, "\n") {
 		code := strings.HasPrefix(line, "  ")
 		switch {
@@ -194,9 +202,29 @@ func descriptionMarkdown(s string) string {
 			b.WriteString("    " + line[2:] + "\n")
 			continue
 		}
-		b.WriteString(mdEscape(line) + "\n")
+		if line == "" {
+			inSpan = false // a span ends with its paragraph
+		}
+		b.WriteString(mdProse(line, &inSpan) + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// mdProse escapes a line of prose for Markdown, except inside `code`
+// spans, where a backslash is shown as it is (so `bench server [ADDR]`
+// must not become bench server \[ADDR\] on the page). A span may go on
+// to the next line of its paragraph: *inSpan carries that.
+func mdProse(line string, inSpan *bool) string {
+	parts := strings.Split(line, "`")
+	for i := range parts {
+		if i > 0 {
+			*inSpan = !*inSpan
+		}
+		if !*inSpan {
+			parts[i] = mdEscape(parts[i])
+		}
+	}
+	return strings.Join(parts, "`")
 }
 
 // mdEscape keeps Markdown from reading prose as markup.

@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 // TestManPage renders `udpchat man` with groff, warnings on, and checks
@@ -41,26 +44,48 @@ func TestManPage(t *testing.T) {
 		}
 	}
 	app := newApp(nil, nil, nil)
-	for _, c := range app.Commands {
-		if !strings.Contains(text, "udpchat "+c.Name) {
-			t.Errorf("the man page lacks command %s", c.Name)
-		}
-		for _, f := range c.Flags {
-			if v, ok := f.(interface{ IsVisible() bool }); ok && !v.IsVisible() {
+	// every command and subcommand (room serve, room join), with its
+	// synopsis and each of its flags in its own section
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Hidden {
 				continue
 			}
-			if !strings.Contains(text, "--"+f.Names()[0]) {
-				t.Errorf("the man page lacks %s --%s", c.Name, f.Names()[0])
+			name := strings.TrimSpace(path + " " + c.Name)
+			// its subsection: the heading, the synopsis, up to the next heading
+			i := strings.Index(text, "\n   "+name+"\n       udpchat "+name)
+			if i < 0 {
+				t.Errorf("the man page lacks a section on command %s", name)
+				continue
 			}
+			section := text[i+1:]
+			if j := subsectionRE.FindStringIndex(section[1:]); j != nil {
+				section = section[:j[0]+1]
+			}
+			for _, f := range c.Flags {
+				if v, ok := f.(interface{ IsVisible() bool }); ok && !v.IsVisible() {
+					continue
+				}
+				if !strings.Contains(section, "--"+f.Names()[0]) {
+					t.Errorf("the man page's section on %s lacks --%s", name, f.Names()[0])
+				}
+			}
+			walk(name, c.Subcommands)
 		}
 	}
-	// Markdown must not have eaten anything: no stray markup.
-	for _, bad := range []string{"**", "\\*", "```"} {
+	walk("", app.Commands)
+	// Markdown must not have eaten anything, nor added: no stray markup,
+	// no escape shown as it is (bench server \[ADDR\]).
+	for _, bad := range []string{"**", "\\*", "```", "\\[", "\\]", "\\\\"} {
 		if strings.Contains(text, bad) {
 			t.Errorf("the rendered man page contains %q", bad)
 		}
 	}
 }
+
+// subsectionRE finds the heading of a man page's next subsection.
+var subsectionRE = regexp.MustCompile("\n   \\S")
 
 // TestManPageWithMan reads the page as a user would: man -l.
 func TestManPageWithMan(t *testing.T) {
