@@ -108,14 +108,15 @@ func TestProxyScriptedFaultsBothWays(t *testing.T) {
 	target := echoServer(t)
 	up, _ := ParseScript("drop 2; dup 4")
 	down, _ := ParseScript("swap 1; corrupt 5")
-	p, addr := startProxy(t, ProxyConfig{Target: target, Up: Config{Script: up}, Down: Config{Script: down}, Seed: 3})
+	// The swapped reply is held until the next one passes it: however long
+	// a loaded machine takes to bring that one (ReorderHold, by default
+	// 10ms, would let it go alone).
+	p, addr := startProxy(t, ProxyConfig{Target: target, Up: Config{Script: up}, Down: Config{Script: down, ReorderHold: testDeadline}, Seed: 3})
 	c := client(t, addr)
 	for i := 1; i <= 5; i++ {
+		// the target's replies come in the order the proxy forwarded
+		// requests; pacing is not needed for correctness
 		fmt.Fprintf(c, "m%d", i)
-		if i == 1 {
-			// the target's replies come in the order the proxy forwarded
-			// requests; pacing is not needed for correctness
-		}
 	}
 	// up: m1, m3, m4, m4, m5 reach the target; down: reply 1 is held
 	// until reply 2 passes, reply 5 has one bit flipped.
@@ -150,25 +151,47 @@ func TestProxyClientTableBound(t *testing.T) {
 }
 
 func TestProxyIdleExpiry(t *testing.T) {
+	// The rule, on a clock of the test's own: a client is expired once it
+	// has been idle for Idle, not before, and comes back as a new mapping.
+	// (With a short Idle on the real clock, a loaded machine can expire a
+	// client between its request and the reply, which is then lost.)
+	const idle = time.Hour
 	target := echoServer(t)
-	p, addr := startProxy(t, ProxyConfig{Target: target, Idle: 20 * time.Millisecond})
+	p, addr := startProxy(t, ProxyConfig{Target: target, Idle: idle})
 	c := client(t, addr)
+	before := time.Now()
 	c.Write([]byte("x"))
 	recvAll(t, c, 1)
-	deadline := time.Now().Add(testDeadline)
-	for p.Stats().Expired == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the idle client was never expired")
-		}
-		time.Sleep(5 * time.Millisecond)
+	p.expire(before.Add(idle / 2))
+	if s := p.Stats(); s.Expired != 0 || s.Clients != 1 {
+		t.Fatalf("stats %+v after half the idle time, want the client kept", s)
 	}
-	if s := p.Stats(); s.Clients != 0 {
-		t.Errorf("stats %+v, want no clients after expiry", s)
+	p.expire(time.Now().Add(idle))
+	if s := p.Stats(); s.Expired != 1 || s.Clients != 0 {
+		t.Fatalf("stats %+v after the idle time, want the client expired", s)
 	}
 	// the client comes back: a new mapping
 	c.Write([]byte("y"))
 	if got := recvAll(t, c, 1); got[0] != "echo:y" {
 		t.Errorf("after expiry got %q", got)
+	}
+	if s := p.Stats(); s.ClientsSeen != 2 || s.Clients != 1 {
+		t.Errorf("stats %+v, want a second mapping", s)
+	}
+
+	// The janitor applies the rule on the real clock, by itself.
+	p2, addr2 := startProxy(t, ProxyConfig{Target: target, Idle: 20 * time.Millisecond})
+	c2 := client(t, addr2)
+	c2.Write([]byte("x")) // its echo may come back or not: the janitor may be quicker
+	deadline := time.Now().Add(testDeadline)
+	for p2.Stats().Expired == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle client was never expired: %+v", p2.Stats())
+		}
+		time.Sleep(5 * time.Millisecond) // polling a counter, not ordering
+	}
+	if s := p2.Stats(); s.Clients != 0 || s.ClientsSeen != 1 {
+		t.Errorf("stats %+v, want no clients after expiry", s)
 	}
 }
 
