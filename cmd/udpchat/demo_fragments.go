@@ -320,7 +320,7 @@ type fragRunJSON struct {
 func newFragRunJSON(typ string, r *fragRun, size int) fragRunJSON {
 	return fragRunJSON{Type: typ, Datagrams: r.datagrams, DatagramBytes: size, Packets: r.packets, PacketsLost: r.dropped,
 		Corrupted: r.corrupted, Delivered: r.delivered, DataBytes: r.payload, DeliveredBytes: r.deliveredData,
-		LossPct: fpct(r.datagrams-r.delivered, r.datagrams), DataLossPct: pctU(r.payload-r.deliveredData, r.payload), Marks: string(r.marks)}
+		LossPct: round3(fpct(r.datagrams-r.delivered, r.datagrams)), DataLossPct: round3(pctU(r.payload-r.deliveredData, r.payload)), Marks: string(r.marks)}
 }
 
 // runFragmentsDemo prints `demo fragments`.
@@ -345,13 +345,20 @@ func runFragmentsDemo(ctx context.Context, w io.Writer, js *jsonWriter, o *demoO
 			DatagramLossPct float64  `json:"datagram_loss_pct"`
 			ExpectedPct     *float64 `json:"expected_datagram_loss_pct,omitempty"`
 			SmallDataLoss   float64  `json:"small_data_loss_pct"`
-		}{Type: "summary", Scenario: "fragments", PacketLossPct: fpct(large.dropped+large.corrupted, large.packets),
-			DatagramLossPct: fpct(large.datagrams-large.delivered, large.datagrams),
-			SmallDataLoss:   pctU(small.payload-small.deliveredData, small.payload)}
+		}{Type: "summary", Scenario: "fragments", PacketLossPct: round3(fpct(large.dropped+large.corrupted, large.packets)),
+			DatagramLossPct: round3(fpct(large.datagrams-large.delivered, large.datagrams)),
+			SmallDataLoss:   round3(pctU(small.payload-small.deliveredData, small.payload))}
 		if onlyLoss {
-			e := (1 - fragExpected(cfg.Loss, nfrag)) * 100
+			e := round3((1 - fragExpected(cfg.Loss, nfrag)) * 100)
 			sum.ExpectedPct = &e
 		}
+		// The link's counters, as every scenario gives them: one link, since
+		// both halves draw the same decisions from the seed for the same
+		// number of packets.
+		link := struct {
+			linkJSON
+			Scenario string `json:"scenario"`
+		}{newLinkJSON("sender->receiver", large.link), "fragments"}
 		for _, v := range []any{
 			struct {
 				Type      string `json:"type"`
@@ -365,6 +372,7 @@ func runFragmentsDemo(ctx context.Context, w io.Writer, js *jsonWriter, o *demoO
 			}{"demo", "fragments", "why large datagrams are fragile", o.seed, o.count, describeImpair(cfg), fragMTU, nfrag},
 			newFragRunJSON("fragmented", large, fragDatagram),
 			newFragRunJSON("small", small, piece),
+			link,
 			sum,
 		} {
 			if err := js.write(v); err != nil {

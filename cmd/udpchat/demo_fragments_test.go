@@ -26,6 +26,15 @@ func TestDemoFragments(t *testing.T) {
 		if len(demo) != 1 || len(large) != 1 || len(small) != 1 || len(sum) != 1 {
 			t.Fatalf("%q: want one demo, fragmented, small and summary object:\n%s", args, out)
 		}
+		// DESIGN's demo contract: the link's counters in one {"type":"link"}
+		// (one link: both halves draw the same decisions from the seed)
+		links := byType(objs, "link")
+		if len(links) != 1 {
+			t.Fatalf("%q: %d link objects, want 1:\n%s", args, len(links), out)
+		}
+		if lk := links[0]; lk["in"] != large[0]["packets"] || lk["dropped"] != large[0]["packets_lost"] || lk["scenario"] != "fragments" {
+			t.Errorf("%q: link %v, want the %v packets in and %v dropped of the fragmented half", args, lk, large[0]["packets"], large[0]["packets_lost"])
+		}
 		l, s := large[0], small[0]
 		n := demo[0]["count"].(float64)
 		if demo[0]["fragments_per_datagram"] != 7.0 || l["packets"] != 7*n || s["packets"] != 7*n || s["datagrams"] != 7*n {
