@@ -57,7 +57,7 @@ var impairDeps = []struct {
 }{
 	{"queue", "rate", func(c netem.Config) bool { return c.Rate > 0 }},
 	{"reorder-gap", "reorder", func(c netem.Config) bool { return c.Reorder > 0 }},
-	{"reorder-hold", "reorder", func(c netem.Config) bool { return c.Reorder > 0 }},
+	{"reorder-hold", "reorder", func(c netem.Config) bool { return c.Reorder > 0 || c.Script.Swaps() }}, // a script's swap waits as long
 	{"jitter-dist", "jitter", func(c netem.Config) bool { return c.Jitter > 0 }},
 	{"jitter-reorders", "jitter", func(c netem.Config) bool { return c.Jitter > 0 }},
 }
@@ -79,6 +79,9 @@ func checkImpairDeps(c *cli.Context, feeds map[string][]netem.Config) error {
 			if !acts {
 				what := map[string]string{"rate": "only a rate-limited link queues", "reorder": "it shapes reordering",
 					"jitter": "it shapes jitter"}[d.needs]
+				if d.flag == "reorder-hold" {
+					what = "it bounds how long a datagram is held back, by reordering or by a --script swap"
+				}
 				return usagef(c, "--%s needs --%s%s: %s", name, prefix, d.needs, what)
 			}
 		}

@@ -119,6 +119,10 @@ func (s *Script) String() string {
 	return s.src
 }
 
+// Swaps reports whether the script swaps a datagram: one that
+// Config.ReorderHold bounds, as it bounds random reordering.
+func (s *Script) Swaps() bool { return s != nil && len(s.swap) > 0 }
+
 func (s *Script) empty() bool {
 	return s == nil || len(s.drop)+len(s.dup)+len(s.corrupt)+len(s.swap)+len(s.delay) == 0
 }
