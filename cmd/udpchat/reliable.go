@@ -119,7 +119,7 @@ func runSendReliable(ctx context.Context, o *sendOpts, file string, stdin io.Rea
 	}
 	defer sealed.report()
 	start := time.Now()
-	c, err := arq.Dial(ctx, sealed.pc, o.dst, arq.Config{IdleTimeout: o.idle})
+	c, err := arq.Dial(ctx, sealed.pc, o.dst, arq.Config{IdleTimeout: o.idle, MSS: sealed.mss()})
 	if err != nil {
 		if ctx.Err() != nil {
 			return interrupted(0, size, "byte")
@@ -347,7 +347,7 @@ func runListenReliable(ctx context.Context, o *listenOpts, conn *net.UDPConn, ou
 	if o.json {
 		r.js = newJSONWriter(out)
 	}
-	l, err := arq.Listen(sealed.pc, arq.Config{IdleTimeout: o.idle, OnStray: r.stray})
+	l, err := arq.Listen(sealed.pc, arq.Config{IdleTimeout: o.idle, OnStray: r.stray, MSS: sealed.mss()})
 	if err != nil {
 		return err
 	}
@@ -633,6 +633,17 @@ func sealConn(conn *net.UDPConn, k *seal.Key, errw io.Writer, cp *capture) (*sea
 		return nil, err
 	}
 	return &sealedConn{pc: c, conn: c, errw: errw}, nil
+}
+
+// mss is the arq segment size that keeps a datagram within arq's default
+// (an Ethernet MTU): sealing adds its header and tag to every datagram, so
+// with a key each segment carries that much less, or a keyed datagram of
+// 1,473 bytes would be fragmented on a 1,500-byte link.
+func (s *sealedConn) mss() int {
+	if s.conn != nil {
+		return arq.DefaultMSS - s.conn.Overhead()
+	}
+	return arq.DefaultMSS
 }
 
 // report prints, with a key, what was authenticated and rejected.

@@ -20,6 +20,7 @@ import (
 	"github.com/udpchat/udpchat/dgram/arq"
 	"github.com/udpchat/udpchat/dgram/arq/transfer"
 	"github.com/udpchat/udpchat/dgram/netem"
+	"github.com/udpchat/udpchat/dgram/pcap"
 )
 
 // TestReliableSenderDiesNoFile: a sender that dies mid-transfer makes
@@ -497,5 +498,47 @@ func TestProgressLine(t *testing.T) {
 		if got := barLine(c.acked, c.total, c.rate); got != c.want {
 			t.Errorf("barLine(%d, %d, %v) =\n%q, want\n%q", c.acked, c.total, c.rate, got, c.want)
 		}
+	}
+}
+
+// TestReliableSealedFitsEthernet: a keyed transfer's datagrams are no
+// larger than a plain one's, so that they cross a 1,500-byte link
+// unfragmented (20 bytes of IPv4 and 8 of UDP leave 1,472 of payload).
+// Before, arq's 1,400-byte segments with their 29 bytes of header and
+// sealing's 44 made datagrams of 1,473 bytes.
+func TestReliableSealedFitsEthernet(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	if code, _, errs := runCLI(t, "", "keygen", key); code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, errs)
+	}
+	out := filepath.Join(dir, "out.bin")
+	l := startChild(t, "listen", "127.0.0.1:0", "--reliable", "--output", out, "--key-file", key)
+	laddr := l.expectErr(`listening on (\S+)`)[1]
+	src := testFile(t, 256<<10, 5)
+	capture := filepath.Join(dir, "send.pcapng")
+	if code, _, errs := runCLI(t, "", "send", laddr, "--file", src, "--key-file", key, "--pcap", capture); code != 0 {
+		t.Fatalf("send: exit %d: %s", code, errs)
+	}
+	l.wait()
+	want, _ := os.ReadFile(src)
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("saved file differs from the original (%v)", err)
+	}
+	largest, n := 0, 0
+	for _, r := range readCapture(t, capture) {
+		if r.dir == pcap.Out {
+			n++
+			largest = max(largest, r.udpLen-8)
+		}
+	}
+	if n < (256<<10)/1400 {
+		t.Fatalf("the capture holds %d datagrams sent, fewer than the file's segments", n)
+	}
+	if largest > 1472 {
+		t.Errorf("a sealed arq datagram of %d bytes: more than the 1,472 of payload a 1,500-byte link carries", largest)
+	}
+	if largest < 1400 {
+		t.Errorf("the largest sealed datagram has %d bytes: segments smaller than they need be", largest)
 	}
 }
