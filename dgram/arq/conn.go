@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,8 @@ type Conn struct {
 	wg      sync.WaitGroup
 	pkt     Packet
 	ownsEP  bool
+
+	corrupt atomic.Uint64 // packets from the peer naming this connection whose checksum failed
 }
 
 func newConn(ep *endpoint, pt path, m *Machine) *Conn {
@@ -346,7 +349,7 @@ func (c *Conn) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.m.Stats()
-	s.Corrupt = c.ep.corrupt.Load()
+	s.Corrupt = c.corrupt.Load()
 	return s
 }
 

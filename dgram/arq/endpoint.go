@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/udpchat/udpchat/dgram"
+	"github.com/udpchat/udpchat/dgram/seq"
 )
 
 type connKey struct {
@@ -205,6 +206,13 @@ func (r *reader) dispatch(b []byte, pt *path, now time.Time) {
 	if err := Decode(b, p); err != nil {
 		if errors.Is(err, ErrChecksum) {
 			ep.corrupt.Add(1)
+			// A connection counts the corrupt packets that came from
+			// its peer and name it (the ID may itself be what was
+			// corrupted: then the socket's count alone has it), not the
+			// junk anyone else sends to the socket.
+			if c := ep.lookup(pt.peer, binary.BigEndian.Uint32(b[seq.HeaderLen:])); c != nil {
+				c.corrupt.Add(1)
+			}
 			r.stray(pt, b, "corrupt")
 		} else {
 			ep.malformed.Add(1)

@@ -70,7 +70,7 @@ type Stats struct {
 	Oversized                      uint64 // DATA packets larger than the MSS we announced, dropped
 	DroppedMemory                  uint64 // segments dropped for want of memory (RecvBuffer, the listener's MaxBuffered)
 	RingGrowths                    uint64 // times the receive ring doubled
-	Corrupt                        uint64 // packets with a bad checksum, dropped (whole socket)
+	Corrupt                        uint64 // packets with a bad checksum from the peer's address that name this connection, dropped
 	HOLMessages                    uint64 // messages that waited behind a gap before delivery
 	HOLWait, HOLMax                time.Duration
 	SRTT, RTTVAR, RTO              time.Duration
