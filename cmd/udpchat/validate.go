@@ -132,10 +132,15 @@ func isLocalAddr(ip netip.Addr) bool {
 }
 
 // benchModeFlags refuses the flags of bench's other mode, and on the
-// server every flag: the server answers what each client asks.
+// server every flag but its own limits: the server answers what each
+// client asks, within --max-duration, --max-rate and --no-busy.
 func benchModeFlags(c *cli.Context, mode string) error {
 	if c.Args().First() == "server" {
-		return refuseAll(c, "is the client's to choose: bench server answers whatever each client asks (give it to udpchat bench client)")
+		keep := []string{"max-duration", "max-rate", "no-busy"}
+		if c.IsSet("max-rate") {
+			keep = append(keep, "size") // a bit rate in --max-rate counts datagrams of --size bytes
+		}
+		return refuseAll(c, "is the client's to choose: bench server answers whatever each client asks (give it to udpchat bench client)", keep...)
 	}
 	if err := refuseUnless(c, mode == "latency", "acts only in latency mode (--mode latency)", "busy-poll", "inflight"); err != nil {
 		return err
