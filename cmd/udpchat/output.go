@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"golang.org/x/term"
 )
 
 // showPayload returns a payload as a person should see it: printable text as
@@ -97,17 +99,13 @@ func useColor(w io.Writer) bool {
 	return isTerminal(w)
 }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a terminal. Not merely a character
+// device: /dev/null is one too, and it is the stdin of cron jobs, systemd
+// services and `< /dev/null`, which must read as piped input (no "type a
+// line" prompt; chat's --linger acts), not as a person typing.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	return st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // plural returns "1 datagram" or "3 datagrams" ("1 reply", "2 replies").
