@@ -65,7 +65,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		// Exit codes come from run, in one place: never let urfave/cli exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usageErr("", flagErrText(err))
+			return usageErr("", flagErrText("", err))
 		},
 	}
 	for _, cmd := range app.Commands {
@@ -75,7 +75,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		}
 		name := cmd.Name
 		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-			return usageErr(name, flagErrText(err))
+			return usageErr(name, flagErrText(name, err))
 		}
 	}
 	return app
@@ -197,16 +197,27 @@ func commandName(c *cli.Context) string {
 	return strings.Join(names, " ")
 }
 
-// flagErrText rewrites the flag package's messages for people: long flag
-// names with two dashes, and a hint for messages that start with '-'.
-func flagErrText(err error) string {
+// flagErrText rewrites the flag package's messages for people, for the
+// command that failed ("" for udpchat itself): flag names as they are
+// typed (--count, -c), a sentence for the flags of the tools its users
+// know (flagHint), and, where a message may start with '-' (send), how
+// to send one.
+func flagErrText(command string, err error) string {
 	s := err.Error()
 	if strings.HasPrefix(s, "flag provided but not defined: ") {
-		name := strings.TrimPrefix(s, "flag provided but not defined: ")
-		if hint := ncFlagHint(name); hint != "" && len(strings.TrimLeft(name, "-")) == 1 {
+		name := strings.TrimLeft(strings.TrimPrefix(s, "flag provided but not defined: "), "-")
+		if len(name) > 1 {
+			name = "--" + name
+		} else {
+			name = "-" + name
+		}
+		if hint := flagHint(command, name); hint != "" {
 			return fmt.Sprintf("unknown flag %s: %s", name, hint)
 		}
-		return fmt.Sprintf("unknown flag %s (to send a message that starts with '-', put -- before it)", name)
+		if command == "send" {
+			return fmt.Sprintf("unknown flag %s (to send a message that starts with '-', put -- before it)", name)
+		}
+		return "unknown flag " + name
 	}
 	for _, p := range []string{"for flag -", "flag needs an argument: -"} {
 		if i := strings.Index(s, p); i >= 0 {

@@ -104,10 +104,65 @@ var ncFlags = map[string]string{
 	"s": "give the local address with send --from ADDR or chat --bind ADDR (-s)",
 }
 
-// ncFlagHint returns the sentence for an nc flag that the command does not
-// take, or "".
-func ncFlagHint(name string) string {
-	return ncFlags[strings.TrimLeft(name, "-")]
+// pingFlags explains ping(8)'s flags that udpchat ping does not take: its
+// users type them, and nc's sentences would answer another question (ping's
+// -q is quiet, not nc's linger; -p a pattern, not a port; -w a deadline).
+var pingFlags = map[string]string{
+	"q": "udpchat ping has no quiet mode: its statistics are the last lines (--json gives lines a program reads)",
+	"w": "ping(8)'s deadline: udpchat ping stops after --count probes (-c N) sent every --interval (-i D); -W D is each probe's timeout",
+	"n": "udpchat ping prints addresses as numbers already: leave out -n",
+	"v": "udpchat ping already shows every reply, late reply and error; --json gives machine-readable lines",
+	"p": "udpchat ping pads its probes itself and checks every byte of the reply; give the size with -s BYTES",
+	"I": "the route to HOST:PORT chooses the interface: give an address of the interface's network",
+	"f": "udpchat ping does not flood: pace it with --interval (-i 0.01), and use udpchat bench to load a path",
+	"t": "udpchat ping sends with the system's TTL; udpchat listen --verbose shows the TTL a datagram arrived with",
+	"l": "udpchat ping keeps one probe in flight every --interval; no preload",
+}
+
+// iperf3Flags explains iperf3's flags that udpchat bench does not take.
+var iperf3Flags = map[string]string{
+	"s": "iperf3's -s is udpchat bench server [ADDR] (default 127.0.0.1:9201; :9201 for every interface)",
+	"c": "iperf3's -c HOST is udpchat bench client HOST:PORT",
+	"p": "the port goes in the address: udpchat bench server :5201, udpchat bench client HOST:5201",
+	"V": "udpchat bench already says what it measured, and how; -J (--json) gives JSON lines",
+	"v": "udpchat --version prints the version",
+	"R": "udpchat bench has no reverse mode: run bench client on the host that should send",
+	"P": "udpchat bench runs one stream, and its server one client at a time: run one test per server",
+	"n": "udpchat bench measures for a duration: -t D",
+	"k": "udpchat bench measures for a duration: -t D",
+	"w": "udpchat bench sizes its socket buffers itself (the summary shows SO_RCVBUF)",
+	"D": "run the server in the background: udpchat bench server [ADDR] &",
+	"O": "udpchat bench --mode latency leaves out a warm-up by itself; throughput counts from the first datagram",
+	"Z": "udpchat bench sends with sendmmsg and UDP GSO already (--offload, --batch)",
+}
+
+// universalFlags are the nc letters whose sentence holds for every command.
+var universalFlags = map[string]bool{"u": true, "4": true, "6": true}
+
+// flagHint returns the sentence for a one-letter flag that command does not
+// take, from the tool its users know: ping(8) for ping, iperf3 for bench,
+// nc for the others; "" when there is none.
+func flagHint(command, name string) string {
+	letter := strings.TrimLeft(name, "-")
+	if len(letter) != 1 {
+		return ""
+	}
+	var own map[string]string
+	switch command {
+	case "ping":
+		own = pingFlags
+	case "bench":
+		own = iperf3Flags
+	default:
+		return ncFlags[letter]
+	}
+	if h, ok := own[letter]; ok {
+		return h
+	}
+	if universalFlags[letter] {
+		return ncFlags[letter]
+	}
+	return ""
 }
 
 // keygenStdout is `udpchat keygen -`: the key on stdout, as key files hold

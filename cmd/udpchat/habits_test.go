@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 )
 
 // ncLetters are the flags of nc (Debian's netcat-openbsd, `nc -h`), each
@@ -75,6 +77,38 @@ func TestNCFlagHints(t *testing.T) {
 		code, _, errs := runCLI(t, "", "send", "-"+letter, "127.0.0.1:9")
 		if code != 2 || !strings.Contains(errs, "unknown flag -"+letter+": ") {
 			t.Errorf("udpchat send -%s: exit %d, %q; want a usage error that explains nc's -%s", letter, code, errs, letter)
+		}
+	}
+}
+
+// TestToolFlagHints: the sentences for ping(8)'s and iperf3's letters are
+// for letters the command does not take (a hint never hides a flag).
+func TestToolFlagHints(t *testing.T) {
+	app := newApp(nil, nil, nil)
+	for _, tc := range []struct {
+		cmd   string
+		hints map[string]string
+	}{{"ping", pingFlags}, {"bench", iperf3Flags}} {
+		var cmd *cli.Command
+		for _, c := range app.Commands {
+			if c.Name == tc.cmd {
+				cmd = c
+			}
+		}
+		if cmd == nil {
+			t.Fatalf("no command %s", tc.cmd)
+		}
+		for letter := range tc.hints {
+			for _, f := range cmd.Flags {
+				for _, n := range f.Names() {
+					if n == letter {
+						t.Errorf("udpchat %s takes -%s (--%s), yet has a sentence for it as another tool's letter", tc.cmd, letter, f.Names()[0])
+					}
+				}
+			}
+			if got := flagHint(tc.cmd, "-"+letter); got != tc.hints[letter] {
+				t.Errorf("flagHint(%s, -%s) = %q", tc.cmd, letter, got)
+			}
 		}
 	}
 }

@@ -21,7 +21,7 @@ func roomCommand() *cli.Command {
 	sub := []*cli.Command{roomServeCommand(), roomJoinCommand()}
 	for _, s := range sub {
 		name := "room " + s.Name
-		s.OnUsageError = func(c *cli.Context, err error, _ bool) error { return usageErr(name, flagErrText(err)) }
+		s.OnUsageError = func(c *cli.Context, err error, _ bool) error { return usageErr(name, flagErrText(name, err)) }
 	}
 	return &cli.Command{
 		Name:  "room",

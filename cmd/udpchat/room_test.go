@@ -137,7 +137,7 @@ func TestRoomUsage(t *testing.T) {
 		{[]string{"room", "join", "--group", "239.255.0.1:9", "--iface", "nosuch0", "--nick", "a"}, "--iface nosuch0: no such interface"},
 		{[]string{"room", "serve", "--max-text", "5000"}, "--max-text must be from 1 to"},
 		{[]string{"room", "serve", "--member-timeout", "1s"}, "--member-timeout must be over 2s"},
-		{[]string{"room", "serve", "--nosuch"}, "unknown flag -nosuch"},
+		{[]string{"room", "serve", "--nosuch"}, "unknown flag --nosuch"},
 	} {
 		out, code := runChild(t, "", tc.args...)
 		if code != 2 || !strings.Contains(out, tc.want) {
