@@ -20,13 +20,15 @@ import (
 // (-1: after a role word, as in `bench client HOST:PORT`).
 var addrArgIndex = map[string]int{
 	"listen": 0, "send": 0, "chat": 0, "ping": 0, "mtu": 0, "bench": -1,
+	"room serve": 0, "room join": 0,
 }
 
 // checkHostPortForm refuses nc's `HOST PORT` where udpchat wants
 // HOST:PORT, and shows the command to type. It runs before the command's
 // action (as its Before), so before anything is resolved or opened.
 func checkHostPortForm(c *cli.Context) error {
-	i, ok := addrArgIndex[c.Command.Name]
+	name := commandName(c)
+	i, ok := addrArgIndex[name]
 	if !ok {
 		return nil
 	}
@@ -56,7 +58,7 @@ func checkHostPortForm(c *cli.Context) error {
 		q[j] = shellWord(a)
 	}
 	return usagef(c, "%s %s is nc's form (HOST PORT); udpchat takes the address as one word, HOST:PORT: udpchat %s %s",
-		args[i], args[i+1], c.Command.Name, strings.Join(q, " "))
+		args[i], args[i+1], name, strings.Join(q, " "))
 }
 
 func isDigits(s string) bool {

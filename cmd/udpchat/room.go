@@ -22,6 +22,9 @@ func roomCommand() *cli.Command {
 	for _, s := range sub {
 		name := "room " + s.Name
 		s.OnUsageError = func(c *cli.Context, err error, _ bool) error { return usageErr(name, flagErrText(name, err)) }
+		if s.Before == nil {
+			s.Before = checkHostPortForm
+		}
 	}
 	return &cli.Command{
 		Name:  "room",
