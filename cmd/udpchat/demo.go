@@ -60,7 +60,7 @@ func demoCommand() *cli.Command {
 			"reorders and duplicates some of them; the demo draws one mark per datagram, puts what\n" +
 			"the link did beside what the receiver measured (they reconcile), and says what TCP\n" +
 			"would have done on the same link. The same seed gives the same strip and counters\n" +
-			"(in demo reliable, the raw half; arq's half follows its timers and differs a little).\n\n" +
+			"(in demo reliable, both halves: arq's runs in virtual time, its timings included).\n\n" +
 			"Scenarios: loss, burst, reorder, duplicate, boundaries (TCP's byte stream against\n" +
 			"UDP's datagrams, and truncation), reliable (the same link, raw and through arq, with\n" +
 			"the price of reliability), fragments (a 9000-byte datagram as 7 IP fragments on a\n" +

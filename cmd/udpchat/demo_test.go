@@ -291,4 +291,9 @@ func TestDemoReliableSameSeedSameRun(t *testing.T) {
 	if !strings.Contains(a, "(virtual)") {
 		t.Errorf("no virtual time in:\n%s", a)
 	}
+	// and the help (so the man page) says so, as README does
+	code, help, _ := runCLI(t, "", "demo", "--help")
+	if code != 0 || !strings.Contains(help, "virtual time") || strings.Contains(help, "differs") {
+		t.Errorf("demo --help does not say that demo reliable's arq half is the same for the same seed:\n%s", help)
+	}
 }
