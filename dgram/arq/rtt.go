@@ -74,9 +74,12 @@ func (r *RTT) Backoff() {
 // RTO returns the current retransmission timeout.
 func (r *RTT) RTO() time.Duration { return r.rto }
 
-// SRTT and RTTVAR return the smoothed round-trip time and its variation
-// (zero before the first sample).
-func (r *RTT) SRTT() time.Duration   { return r.srtt }
+// SRTT returns the smoothed round-trip time (zero before the first
+// sample).
+func (r *RTT) SRTT() time.Duration { return r.srtt }
+
+// RTTVAR returns the round-trip time's variation (zero before the first
+// sample).
 func (r *RTT) RTTVAR() time.Duration { return r.rttvar }
 
 // HasSample reports whether a sample was taken.

@@ -22,11 +22,12 @@ const (
 	controlEvery   = 100 * time.Millisecond
 )
 
-// ErrNoServer: no benchmark server answered.
+// ErrNoServer is the error when no benchmark server answered.
 var ErrNoServer = errors.New("bench: no benchmark server answered")
 
-// ErrRefused: the server refused the test (another client's test runs, or
-// the test asks more than the server allows); the error says why.
+// ErrRefused is the error when the server refused the test (another
+// client's test runs, or the test asks more than the server allows); the
+// error says why.
 var ErrRefused = errors.New("bench: the server refused the test")
 
 // client reads control messages from the server on the client's socket in

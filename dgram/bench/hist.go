@@ -63,7 +63,8 @@ func (h *Histogram) Record(d time.Duration) {
 // Count returns how many durations were recorded.
 func (h *Histogram) Count() uint64 { return h.n }
 
-// Min, Max and Mean return the exact smallest, largest and mean durations.
+// Min returns the exact smallest duration recorded (Max and Mean, the
+// largest and the mean, are exact too).
 func (h *Histogram) Min() time.Duration { return h.min }
 
 // Max returns the largest duration recorded.

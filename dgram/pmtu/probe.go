@@ -171,7 +171,7 @@ func ifaceMTU(addr netip.Addr) (string, int) {
 	return "", 0
 }
 
-// ErrNotConnected: Run needs a connected socket (Dial).
+// ErrNotConnected is the error of Run on a socket that is not connected: it needs one (Dial).
 var ErrNotConnected = errors.New("pmtu: the socket is not connected")
 
 // probeRing remembers the sizes of the latest probes, to recognise late

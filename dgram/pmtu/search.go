@@ -129,8 +129,8 @@ func (b Bound) String() string {
 	return "none"
 }
 
-// ErrNoEcho: not even the smallest probe was echoed; no echo server
-// answers at the destination, or the path carries nothing.
+// ErrNoEcho is the error when not even the smallest probe was echoed: no
+// echo server answers at the destination, or the path carries nothing.
 var ErrNoEcho = errors.New("pmtu: no probe was echoed")
 
 // Search is the probing logic of DPLPMTUD (RFC 8899) as a pure state

@@ -52,7 +52,8 @@ func CheckText(text []byte, max int) error {
 	return nil
 }
 
-// ErrNotText: a message must be UTF-8 text.
+// ErrNotText is the error for a message that is not UTF-8 text, which
+// every message must be.
 var ErrNotText = errors.New("room: a message must be UTF-8 text")
 
 // TooLongError is a message over the room's limit.

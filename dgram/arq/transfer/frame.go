@@ -215,8 +215,10 @@ func NewChecker() *Checker { return &Checker{h: sha256.New()} }
 func (c *Checker) Header() (Header, bool) { return c.hdr, c.hasHdr }
 
 // Bytes returns the payload bytes so far (file bytes, or message bytes
-// without their newlines), and Messages the 'M' frames.
-func (c *Checker) Bytes() int64     { return c.bytes }
+// without their newlines).
+func (c *Checker) Bytes() int64 { return c.bytes }
+
+// Messages returns the number of 'M' frames so far.
 func (c *Checker) Messages() uint64 { return c.messages }
 
 // Feed takes the next frame. It returns the frame's type and its payload
