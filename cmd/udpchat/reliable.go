@@ -35,7 +35,7 @@ func reliableErr(err error, peer netip.AddrPort) error {
 	switch {
 	case errors.Is(err, dgram.ErrRefused):
 		return fmt.Errorf("no reply from %s: %w", peer, err) // as send --wait says it
-	case errors.As(err, &refused):
+	case errors.As(err, &refused), errors.Is(err, transfer.ErrFormat):
 		return fmt.Errorf("reliable transfer to %s failed: %v", peer, err)
 	case errors.Is(err, arq.ErrBusy):
 		return fmt.Errorf("reliable transfer to %s failed: the receiver is busy with another transfer; try again once it is done", peer)

@@ -27,7 +27,8 @@
 // not-saved, protocol). A receiver may refuse early, right after the
 // header (a file it would not overwrite), with a verdict and a RESET.
 // Transport acknowledgements are not application acknowledgements: a
-// Sender reports success only on a verdict of "saved" or "delivered".
+// Sender reports success only on a verdict of "saved" (for messages,
+// "saved" or "delivered") whose bytes and SHA-256 are those it sent.
 //
 // Receive saves a file as the destination allows (Options.Output: a file
 // name, or a directory where the sender's name, reduced to a safe base

@@ -3,10 +3,12 @@ package transfer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 
 	"github.com/udpchat/udpchat/dgram/arq"
 )
@@ -28,8 +30,9 @@ var ErrNoVerdict = errors.New("transfer: the receiver closed without a verdict")
 
 // Sender sends one transfer over an arq connection: NewSender sends the
 // header, Message or ReadFrom the payload, and Finish the checksum, and
-// waits for the receiver's verdict. Only a verdict of "saved" or
-// "delivered" is success. A Sender is not safe for concurrent use, but
+// waits for the receiver's verdict. Only a verdict of "saved" (for
+// messages, "saved" or "delivered") that counts the bytes and gives the
+// SHA-256 that were sent is success. A Sender is not safe for concurrent use, but
 // Acked may be called from another goroutine.
 type Sender struct {
 	c        *arq.Conn
@@ -158,8 +161,9 @@ func (s *Sender) Bytes() int64 { return s.bytes }
 // Finish sends the checksum, closes the sending side, waits for the
 // receiver's verdict and closes the connection. It returns a
 // *RefusedError when the receiver refused the transfer, ErrNoVerdict
-// when it closed without answering, and the connection's error when the
-// connection failed. When ctx ends, the connection is aborted.
+// when it closed without answering, an error that wraps ErrFormat when
+// its verdict does not match the transfer (see Sender), and the
+// connection's error when the connection failed. When ctx ends, the connection is aborted.
 func (s *Sender) Finish(ctx context.Context) (*Sent, error) {
 	stop := context.AfterFunc(ctx, s.c.Abort)
 	defer stop()
@@ -194,6 +198,12 @@ func (s *Sender) Finish(ctx context.Context) (*Sent, error) {
 		return res, err
 	}
 	res.Verdict = v
+	if v.OK() {
+		if err := s.check(v, res.SHA256); err != nil {
+			s.c.Abort()
+			return res, err
+		}
+	}
 	// The verdict is what counts; the end of the connection is courtesy.
 	_ = s.c.Close()
 	res.Stats = s.c.Stats()
@@ -201,4 +211,20 @@ func (s *Sender) Finish(ctx context.Context) (*Sent, error) {
 		return res, &RefusedError{Verdict: v}
 	}
 	return res, nil
+}
+
+// check tells whether a verdict of success is about this transfer: a
+// file must be "saved" ("delivered" says that it was not kept), and the
+// receiver must count the bytes and give the SHA-256 that were sent.
+// A verdict that does not is no success, whatever its status says.
+func (s *Sender) check(v Verdict, sum [32]byte) error {
+	switch {
+	case s.hdr.Kind == KindFile && v.Status != StatusSaved:
+		return formatErr("the receiver answered %q for a file, which only %q would have kept", v.Status, StatusSaved)
+	case v.Bytes != s.bytes:
+		return formatErr("the receiver's verdict counts %d bytes, %d were sent", v.Bytes, s.bytes)
+	case !strings.EqualFold(v.SHA256, hex.EncodeToString(sum[:])):
+		return formatErr("the receiver's verdict gives the SHA-256 %q, what was sent hashes to %x", v.SHA256, sum)
+	}
+	return nil
 }

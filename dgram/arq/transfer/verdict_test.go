@@ -1,0 +1,93 @@
+package transfer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/udpchat/udpchat/dgram/arq"
+)
+
+// fakeReceiver accepts one connection on a plain loopback listener (no
+// impairment), reads the whole transfer, and then does what answer
+// says: it gets the connection after the sender's FIN arrived.
+func fakeReceiver(t *testing.T, c arq.Config, answer func(*arq.Conn)) (dial func() *arq.Conn) {
+	t.Helper()
+	srv := udp(t)
+	ln, err := arq.Listen(srv, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+		defer cancel()
+		conn, err := ln.Accept(ctx)
+		if err != nil {
+			return
+		}
+		defer conn.Abort()
+		for {
+			if _, err := conn.Recv(); err != nil {
+				if err == io.EOF {
+					answer(conn)
+				}
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return func() *arq.Conn {
+		ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+		defer cancel()
+		conn, err := arq.Dial(ctx, udp(t), addrOf(srv), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(conn.Abort)
+		return conn
+	}
+}
+
+// TestVerdictMustMatchTransfer: success is a verdict about this transfer:
+// "saved" for a file (not "delivered", which says that it was not kept),
+// with the bytes and the SHA-256 that were sent. Anything else is not
+// success, whatever its status says.
+func TestVerdictMustMatchTransfer(t *testing.T) {
+	data := randomBytes(50<<10, 7)
+	h := sha256.Sum256(data)
+	sum := hex.EncodeToString(h[:])
+	for _, tc := range []struct {
+		name    string
+		verdict Verdict
+		ok      bool
+	}{
+		{"saved", Verdict{Status: StatusSaved, Name: "a.bin", Bytes: int64(len(data)), SHA256: sum}, true},
+		{"delivered for a file", Verdict{Status: StatusDelivered, Bytes: int64(len(data)), SHA256: sum}, false},
+		{"other size", Verdict{Status: StatusSaved, Name: "a.bin", Bytes: 5, SHA256: sum}, false},
+		{"other checksum", Verdict{Status: StatusSaved, Name: "a.bin", Bytes: int64(len(data)), SHA256: hex.EncodeToString(make([]byte, 32))}, false},
+		{"no checksum", Verdict{Status: StatusSaved, Name: "a.bin", Bytes: int64(len(data))}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dial := fakeReceiver(t, cfg, func(c *arq.Conn) {
+				c.Send(AppendVerdict(nil, tc.verdict))
+				c.Close()
+			})
+			sent, err := sendFile(t, dial(), "a.bin", data)
+			if tc.ok {
+				if err != nil || sent.Verdict.Status != StatusSaved {
+					t.Fatalf("send: %+v, %v; want saved", sent, err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrFormat) {
+				t.Fatalf("send with the verdict %+v: %v, want an error (ErrFormat)", tc.verdict, err)
+			}
+		})
+	}
+}
