@@ -246,6 +246,10 @@ func (c *Conn) SetStallTimeout(d time.Duration) {
 	c.output(time.Now())
 }
 
+// IdleTimeout returns the connection's idle timeout (Config.IdleTimeout,
+// or its default).
+func (c *Conn) IdleTimeout() time.Duration { return c.m.cfg.IdleTimeout }
+
 // Flush waits until the peer acknowledged everything sent so far, the
 // connection ends (its error, or ErrClosed), or ctx ends.
 func (c *Conn) Flush(ctx context.Context) error {

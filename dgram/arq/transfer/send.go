@@ -24,9 +24,11 @@ func (e *RefusedError) Error() string {
 	return "the receiver refused the transfer (" + e.Verdict.Code + ")"
 }
 
-// ErrNoVerdict is the error of a transfer whose receiver closed the
-// connection without answering it.
-var ErrNoVerdict = errors.New("transfer: the receiver closed without a verdict")
+// ErrNoVerdict is the error of a transfer whose receiver gave no verdict:
+// it closed the connection without one, or, once it had acknowledged
+// everything, kept the connection alive without one for the
+// connection's IdleTimeout.
+var ErrNoVerdict = errors.New("transfer: the receiver gave no verdict")
 
 // Sender sends one transfer over an arq connection: NewSender sends the
 // header, Message or ReadFrom the payload, and Finish the checksum, and
@@ -161,7 +163,8 @@ func (s *Sender) Bytes() int64 { return s.bytes }
 // Finish sends the checksum, closes the sending side, waits for the
 // receiver's verdict and closes the connection. It returns a
 // *RefusedError when the receiver refused the transfer, ErrNoVerdict
-// when it closed without answering, an error that wraps ErrFormat when
+// when it closed without answering or did not answer within the
+// connection's IdleTimeout of acknowledging everything, an error that wraps ErrFormat when
 // its verdict does not match the transfer (see Sender), and the
 // connection's error when the connection failed. When ctx ends, the connection is aborted.
 func (s *Sender) Finish(ctx context.Context) (*Sent, error) {
@@ -180,10 +183,22 @@ func (s *Sender) Finish(ctx context.Context) (*Sent, error) {
 	if err := s.c.CloseWrite(); err != nil {
 		return res, s.refusal(err)
 	}
+	// Once everything is acknowledged, the verdict is due: a receiver
+	// that keeps the connection alive (keepalives answered) and never
+	// gives one must not hold the sender forever. It has the idle
+	// timeout, counted from the last data that moved, to answer.
+	if err := s.c.Flush(ctx); err != nil {
+		return res, s.refusal(err)
+	}
+	idle := s.c.IdleTimeout()
+	s.c.SetStallTimeout(idle)
 	m, err := s.c.Recv()
 	if err == io.EOF {
 		s.c.Abort()
-		return res, ErrNoVerdict
+		return res, fmt.Errorf("%w: it closed the connection without one", ErrNoVerdict)
+	}
+	if errors.Is(err, arq.ErrStalled) {
+		return res, fmt.Errorf("%w within %v of acknowledging everything", ErrNoVerdict, idle)
 	}
 	if err != nil {
 		return res, s.refusal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/udpchat/udpchat/dgram/arq"
 )
@@ -91,3 +92,31 @@ func TestVerdictMustMatchTransfer(t *testing.T) {
 		})
 	}
 }
+
+// TestNoVerdictGivesUpAtIdle: a receiver that acknowledges every byte
+// and the FIN, and then keeps the connection alive without ever giving
+// its verdict, does not hold the sender forever: Finish fails with
+// ErrNoVerdict once nothing moved for the idle timeout.
+func TestNoVerdictGivesUpAtIdle(t *testing.T) {
+	c := arq.Config{IdleTimeout: time.Second}
+	hold := make(chan struct{})
+	defer close(hold)                                      // before the cleanups, which wait for the receiver
+	dial := fakeReceiver(t, c, func(*arq.Conn) { <-hold }) // keepalives answered, no verdict
+	s, err := NewSender(dial(), Header{Kind: KindFile, Name: "a.bin", Size: 100 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadFrom(io.LimitReader(zeros{}, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = s.Finish(ctx)
+	if !errors.Is(err, ErrNoVerdict) || ctx.Err() != nil {
+		t.Fatalf("Finish = %v (context: %v), want ErrNoVerdict after the idle timeout", err, ctx.Err())
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
