@@ -95,10 +95,12 @@
 //     microseconds, it would stall every lost tail for a thousand round
 //     trips (QUIC uses 1ms). Backoff: the first six timeouts in a row
 //     keep the timer (Linux's thin-stream linear timeouts), then it
-//     doubles, up to 16 times the RTO the RTT gives, MaxRTO, and a
-//     quarter of IdleTimeout: loss in bursts is counted in packets, and
-//     only packets sent get a transfer out of a burst, while a dead path
-//     still gets two packets per backed-off timeout.
+//     doubles, up to 16 times the RTO the RTT gives, MaxRTO, a quarter
+//     of IdleTimeout, and the larger of IdleTimeout/64 and the RTO the
+//     RTT gives: loss in bursts is counted in packets, and only packets
+//     sent get a transfer out of a burst, so the idle timeout holds
+//     dozens of timeouts whatever the RTT, while a dead path still gets
+//     only two packets per backed-off timeout.
 //   - Needless retransmissions are counted (Stats.Spurious): the sender
 //     remembers its last 4096 retransmitted segments, and a D-SACK of
 //     one shows that its original had arrived (RFC 3708). When every

@@ -107,10 +107,20 @@ func newMachine(cfg Config, id uint32, client bool, now time.Time, bud *budget) 
 	m := &Machine{cfg: cfg, id: id, client: client, now: now, mss: cfg.MSS,
 		lastRecv: now, lastSend: now, progressAt: now, movedAt: now}
 	m.rtt = NewRTT(cfg.MinRTO, cfg.rtoCap(), cfg.InitialRTO, cfg.Granularity)
+	m.rtt.Spread = cfg.IdleTimeout / probesPerIdle
 	m.snd = newSender(&m.cfg, m.rtt, &m.st, id)
 	m.rcv = newReceiver(&m.cfg, &m.st, bud)
 	return m, nil
 }
+
+// probesPerIdle is how many timeouts at least the backoff leaves room
+// for in IdleTimeout (RTT.Spread): loss in bursts is counted in packets,
+// and a transfer gets out of one only by sending. With 15s, a timeout
+// every 234ms at most, two probes each: a burst of 10% loss in bursts of
+// 10 datagrams that outlasts them (a run of more than 100) comes once in
+// 40,000 bursts; a path that is dead gets about nine small packets a
+// second until the idle timeout.
+const probesPerIdle = 64
 
 // clock takes the time a call passed in, kept from going backwards: a
 // driver's goroutines read the clock before they wait for the lock, so

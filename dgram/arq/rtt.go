@@ -14,6 +14,11 @@ import "time"
 // no clock.
 type RTT struct {
 	Min, Max, Initial, G time.Duration
+	// Spread, if positive, stops the backoff at the larger of Spread and
+	// the RTO the RTT gives (Initial before a sample), so that timeouts in
+	// a row keep coming: arq sets IdleTimeout/64, and a peer silent for
+	// the idle timeout is probed dozens of times, whatever the RTT.
+	Spread time.Duration
 
 	srtt, rttvar, rto time.Duration
 	minRTT            time.Duration
@@ -61,12 +66,18 @@ func (r *RTT) Sample(m time.Duration) {
 // silence. One packet every 16 RTOs is no load on any path.
 const maxBackoff = 16
 
-// Backoff doubles RTO after a timeout (RFC 6298 5.5), up to Max and to
-// maxBackoff times the unbacked RTO.
+// Backoff doubles RTO after a timeout (RFC 6298 5.5), up to Max, to
+// maxBackoff times the unbacked RTO, and to the larger of the unbacked
+// RTO and Spread.
 func (r *RTT) Backoff() {
+	base := clamp(r.Initial, r.Min, r.Max)
 	limit := r.Max
 	if r.has {
-		limit = min(limit, maxBackoff*clamp(r.srtt+max(r.G, 4*r.rttvar), r.Min, r.Max))
+		base = clamp(r.srtt+max(r.G, 4*r.rttvar), r.Min, r.Max)
+		limit = min(limit, maxBackoff*base)
+	}
+	if r.Spread > 0 {
+		limit = min(limit, max(base, r.Spread))
 	}
 	r.rto = max(min(2*r.rto, limit), r.rto)
 }
