@@ -80,11 +80,12 @@ func (s *Sender) send() error {
 }
 
 // refusal looks, after err ended the connection, for a verdict the
-// receiver sent before it reset.
+// receiver sent before it reset, or before it went silent (its RESET
+// may have been lost): a refusal says why better than the end of the
+// connection does.
 func (s *Sender) refusal(err error) error {
-	var re *arq.ResetError
-	if !errors.As(err, &re) {
-		return err
+	if s.c.Err() == nil {
+		return err // the connection did not fail (an interruption): Recv would wait
 	}
 	if m, rerr := s.c.Recv(); rerr == nil && len(m) > 0 && m[0] == FrameVerdict {
 		if v, perr := ParseVerdict(m[1:]); perr == nil && !v.OK() {

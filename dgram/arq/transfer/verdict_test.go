@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -120,3 +121,41 @@ func TestNoVerdictGivesUpAtIdle(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+// dropResets is a socket whose RESET packets are lost on the way.
+type dropResets struct{ net.PacketConn }
+
+func (d dropResets) WriteTo(b []byte, to net.Addr) (int, error) {
+	if arq.IsArq(b) && b[3] == arq.TypeReset {
+		return len(b), nil
+	}
+	return d.PacketConn.WriteTo(b, to)
+}
+
+// TestRefusalHeardWithoutItsReset: a receiver refuses a file early, with
+// its verdict and then a RESET; when the RESET is lost, the sender still
+// fails with the refusal it heard (once its connection gives up), not
+// with "the peer went silent".
+func TestRefusalHeardWithoutItsReset(t *testing.T) {
+	c := arq.Config{IdleTimeout: time.Second}
+	srv := udp(t)
+	ln, err := arq.Listen(dropResets{srv}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	done := receive(t, ln, Options{Linger: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	conn, err := arq.Dial(ctx, udp(t), addrOf(srv), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Abort)
+	_, err = sendFile(t, conn, "a.bin", randomBytes(4<<20, 8))
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Verdict.Code != CodeNotSaved {
+		t.Fatalf("send: %v, want the refusal (not-saved)", err)
+	}
+	<-done
+}
