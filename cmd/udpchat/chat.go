@@ -111,7 +111,7 @@ func runChat(c *cli.Context) (err error) {
 		return err
 	}
 	ex := newExplainer(c)
-	ex.opened(conn, peer.IsValid(), peer.IsValid() && local.IsValid())
+	ex.opened(conn, peer.IsValid(), local)
 	defer ex.close()
 	ch := &chat{conn: conn, timeout: durationFlag(c, "timeout"), activity: make(chan struct{}, 1), connected: peer.IsValid(), peer: peer,
 		peerIdle: peerIdle, now: time.Now, end: end, linger: linger, cap: cp, ex: ex}

@@ -83,8 +83,11 @@ func pyAddr(a netip.AddrPort) string {
 }
 
 // opened explains the calls net.ListenUDP (bind) or net.DialUDP (connect,
-// after a bind when local was given) made to open c.
-func (ex *explainer) opened(c *net.UDPConn, dial, boundFirst bool) {
+// after a bind when a local address was given) made to open c. bound is
+// the address c was asked to bind, as bind(2) got it (port 0 when the
+// kernel chose the port, which getsockname then tells); the zero value
+// when a connected socket was not bound first.
+func (ex *explainer) opened(c *net.UDPConn, dial bool, bound netip.AddrPort) {
 	if ex == nil {
 		return
 	}
@@ -114,8 +117,11 @@ func (ex *explainer) opened(c *net.UDPConn, dial, boundFirst bool) {
 	}
 	ex.print(fmt.Sprintf("setsockopt(%d, SOL_SOCKET, SO_BROADCAST, [1], 4) = 0", fd),
 		"s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)", goc+" (Go allows broadcast on every UDP socket)")
-	if !dial || boundFirst {
-		ex.print(fmt.Sprintf("bind(%d, %s) = 0", fd, local), fmt.Sprintf("s.bind(%s)", pyAddr(local)), goc)
+	if !dial || bound.IsValid() {
+		if !bound.IsValid() {
+			bound = local
+		}
+		ex.print(fmt.Sprintf("bind(%d, %s) = 0", fd, bound), fmt.Sprintf("s.bind(%s)", pyAddr(bound)), goc)
 	}
 	if dial {
 		peer := remoteAddrPort(c)

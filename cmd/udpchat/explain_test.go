@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,36 @@ type sysCall struct {
 	name, key string // key: the name with what tells calls apart (option, flags, outcome)
 	fd        int
 	result    string // "5", "-1 EAGAIN"
+	addr      string // bind, connect: the address given; getsockname, getpeername: the one returned
+}
+
+var (
+	straceIPRE   = regexp.MustCompile(`inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"`)
+	stracePortRE = regexp.MustCompile(`sin6?_port=htons\((\d+)\)`)
+)
+
+// sockaddr reads an address as strace shows it ({sa_family=AF_INET,
+// sin_port=htons(0), sin_addr=inet_addr("127.0.0.1")}) or as --explain
+// does (127.0.0.1:0), in one form; "" when s is neither.
+func sockaddr(s string) string {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "{") {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return ""
+		}
+		return ap.String()
+	}
+	ip, port := straceIPRE.FindStringSubmatch(s), stracePortRE.FindStringSubmatch(s)
+	if ip == nil || port == nil {
+		return ""
+	}
+	a, err := netip.ParseAddr(ip[1] + ip[2])
+	p, perr := strconv.ParseUint(port[1], 10, 16)
+	if err != nil || perr != nil {
+		return ""
+	}
+	return netip.AddrPortFrom(a, uint16(p)).String()
 }
 
 // splitArgs splits a call's arguments at the top-level commas.
@@ -57,6 +88,20 @@ func parseCall(line string, flagsAt map[string]int) (sysCall, bool) {
 	}
 	c := sysCall{name: m[1], result: m[3]}
 	args := splitArgs(m[2])
+	switch c.name {
+	case "bind", "connect":
+		if len(args) >= 2 {
+			c.addr = sockaddr(args[1])
+		}
+	case "getsockname", "getpeername":
+		if len(args) >= 2 { // strace: the address is the second argument
+			c.addr = sockaddr(args[1])
+		} else if rest, ok := strings.CutPrefix(line[len(m[0]):], ":"); ok { // --explain: "= 0: ADDR"
+			if f := strings.Fields(rest); len(f) > 0 {
+				c.addr = sockaddr(f[0])
+			}
+		}
+	}
 	c.fd, _ = strconv.Atoi(args[0])
 	key := c.name
 	switch c.name {
@@ -182,6 +227,12 @@ func checkAgainstStrace(t *testing.T, what string, st []sysCall, stderr string) 
 		w, g := want[i], shown[i]
 		if w.key != g.key || w.fd != g.fd || w.result != g.result {
 			t.Errorf("%s: call %d: --explain says %s(%d) = %s [%s], strace %s(%d) = %s [%s]", what, i+1, g.name, g.fd, g.result, g.key, w.name, w.fd, w.result, w.key)
+		}
+		if (w.name == "bind" || w.name == "connect") && w.addr == "" {
+			t.Errorf("%s: call %d: no address in strace's %s", what, i+1, w.name)
+		}
+		if w.addr != g.addr {
+			t.Errorf("%s: call %d: --explain says %s(%d, %s), strace %s(%d, %s)", what, i+1, g.name, g.fd, g.addr, w.name, w.fd, w.addr)
 		}
 	}
 	for name, n := range byName {

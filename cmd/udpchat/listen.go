@@ -278,13 +278,17 @@ func runListen(c *cli.Context) (err error) {
 		old := debug.SetMemoryLimit(listenMemoryLimit)
 		defer debug.SetMemoryLimit(old)
 	}
-	conn, err := dgram.Listen(c.Context, o.addr)
+	bound, err := dgram.ResolveListen(c.Context, o.addr)
+	if err != nil {
+		return err
+	}
+	conn, err := dgram.ListenAddrPort(bound)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	o.ex = newExplainer(c)
-	o.ex.opened(conn, false, false)
+	o.ex.opened(conn, false, bound)
 	defer o.ex.close()
 	stderr := c.App.ErrWriter
 	bw := bufio.NewWriterSize(c.App.Writer, 64<<10)

@@ -119,7 +119,7 @@ func runPing(c *cli.Context) (err error) {
 	}
 	defer conn.Close()
 	ex := newExplainer(c)
-	ex.opened(conn, true, false)
+	ex.opened(conn, true, netip.AddrPort{})
 	defer ex.close()
 	pr, err := probe.New(probe.Config{Size: o.size, Type: seq.TypeData, Timeout: o.timeout})
 	if err != nil {

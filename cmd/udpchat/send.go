@@ -312,7 +312,7 @@ func runSend(c *cli.Context) (err error) {
 	}
 	defer conn.Close()
 	o.ex = newExplainer(c)
-	o.ex.opened(conn, true, src.IsValid())
+	o.ex.opened(conn, true, src)
 	defer o.ex.close()
 	if o.df {
 		if err := pmtu.SetDF(conn, pmtu.Do); err != nil {
