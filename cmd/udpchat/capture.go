@@ -16,6 +16,7 @@ import (
 	"github.com/udpchat/udpchat/dgram"
 	"github.com/udpchat/udpchat/dgram/netem"
 	"github.com/udpchat/udpchat/dgram/pcap"
+	"github.com/udpchat/udpchat/dgram/room"
 )
 
 // pcapFlag is --pcap, on every command that talks UDP.
@@ -223,4 +224,22 @@ func (cp *capture) tap(bc dgram.BatchConn) dgram.BatchConn {
 		return bc
 	}
 	return pcap.NewConn(bc, cp.w, 0)
+}
+
+// tapGroup returns a multicast room's socket recording to the capture
+// (interface 0) with what the socket does not report itself: the source
+// the kernel puts on what it sends (it is bound to the wildcard
+// address), the group as the destination of what it reads, and its TTL.
+func (cp *capture) tapGroup(s *room.GroupSocket) dgram.BatchConn {
+	if cp == nil {
+		return s
+	}
+	o := pcap.ConnOptions{Dst: s.Group}
+	if s.Source.IsValid() {
+		o.Src = netip.AddrPortFrom(s.Source, s.Group.Port())
+	}
+	if s.TTL > 0 && s.TTL < 256 {
+		o.TTL = uint8(s.TTL)
+	}
+	return pcap.NewConnOptions(s, cp.w, 0, o)
 }

@@ -432,7 +432,7 @@ func runRoomJoin(c *cli.Context) (err error) {
 		}
 		defer sock.Close()
 		// A capture (--pcap) wraps sock here.
-		g, err := room.JoinGroup(c.Context, cp.tap(sock), sock.Group, room.GroupConfig{Nick: o.nick, Key: o.key})
+		g, err := room.JoinGroup(c.Context, cp.tapGroup(sock), sock.Group, room.GroupConfig{Nick: o.nick, Key: o.key})
 		if err != nil {
 			return joinError(c, err, "the group "+o.group.String())
 		}

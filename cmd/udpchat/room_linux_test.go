@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"net/netip"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/udpchat/udpchat/dgram/nstest"
+	"github.com/udpchat/udpchat/dgram/pcap"
 )
 
 // TestRoomGroupCommand: two `room join --group` processes in a namespace
@@ -61,5 +67,53 @@ func TestRoomGroupCommand(t *testing.T) {
 	alice.expectErr(`^left the room: sent 1 line, received 1$`)
 	if code := alice.wait(); code != 0 {
 		t.Errorf("alice: exit status %d, want 0", code)
+	}
+}
+
+// TestRoomGroupPcap: a multicast room's capture holds each datagram as it
+// was on the wire, read back by tshark: to the group (not the wildcard
+// address the socket is bound to), from the address the kernel put on
+// it (the namespace's loopback has one), with the room's TTL of 1.
+func TestRoomGroupPcap(t *testing.T) {
+	ns := nstest.New(t)
+	src := netip.MustParseAddr("198.18.77.1")
+	ns.AddAddr("lo", netip.PrefixFrom(src, 32))
+	bin, err := exec.LookPath("udpchat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "group.pcapng")
+	cmd := ns.Command(bin, "room", "join", "--group", "239.255.0.1:9000", "--nick", "al", "--pcap", path)
+	cmd.Env = childEnv(cmd.Environ())
+	cmd.Stdin = strings.NewReader("hello group\n")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() }) // bounded, whatever happens
+	err = cmd.Wait()
+	stop.Stop()
+	if err != nil {
+		t.Fatalf("room join --group: %v: %s", err, out.String())
+	}
+	rows := checkCapture(t, path)
+	group, from := netip.MustParseAddrPort("239.255.0.1:9000"), netip.AddrPortFrom(src, 9000)
+	sent, heard := count(rows, 0, pcap.Out, from, group, 0), count(rows, 0, pcap.In, from, group, 0)
+	if sent < 2 || heard < 2 || sent+heard != len(rows) {
+		t.Errorf("%d packets sent from %v to %v and %d heard back (multicast loopback), want at least 2 each and nothing else:\n%v", sent, from, group, heard, rows)
+	}
+	res, err := exec.Command(nstest.NeedTool(t, "tshark"), "-r", path, "-n", "-T", "fields", "-e", "ip.ttl").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttls := strings.Fields(string(res))
+	if len(ttls) != len(rows) {
+		t.Fatalf("tshark: %d TTLs for %d packets", len(ttls), len(rows))
+	}
+	for i, ttl := range ttls {
+		if ttl != "1" {
+			t.Errorf("packet %d: TTL %s, want the room's 1 (%v)", i+1, ttl, rows[i])
+		}
 	}
 }

@@ -25,6 +25,23 @@ type Conn struct {
 	iface  int
 	local  netip.AddrPort
 	remote netip.AddrPort
+	dst    netip.AddrPort // the destination of what is read, when the socket does not tell it
+	ttl    uint8          // of what is written (0: DefaultTTL)
+}
+
+// ConnOptions tell a Conn what its socket does not report: for a
+// multicast socket, bound to the wildcard address, the source the kernel
+// puts on what it sends, the group its datagrams were sent to, and the
+// TTL it sends with.
+type ConnOptions struct {
+	// Src is the source of the datagrams written, when the socket's local
+	// address is not (a wildcard address); default: the local address.
+	Src netip.AddrPort
+	// Dst is the destination of the datagrams read, when the socket does
+	// not report one (Message.Local); default: the local address.
+	Dst netip.AddrPort
+	// TTL is the TTL (hop limit) the socket sends with; 0: DefaultTTL.
+	TTL uint8
 }
 
 var _ dgram.BatchConn = (*Conn)(nil)
@@ -32,7 +49,20 @@ var _ dgram.BatchConn = (*Conn)(nil)
 // NewConn returns a Conn that records c's datagrams on interface iface of
 // w.
 func NewConn(c dgram.BatchConn, w *Writer, iface int) *Conn {
-	cc := &Conn{BatchConn: c, w: w, iface: iface, local: addrPort(c.LocalAddr())}
+	return NewConnOptions(c, w, iface, ConnOptions{})
+}
+
+// NewConnOptions returns a Conn that records c's datagrams on interface
+// iface of w, with what o says that c does not.
+func NewConnOptions(c dgram.BatchConn, w *Writer, iface int, o ConnOptions) *Conn {
+	cc := &Conn{BatchConn: c, w: w, iface: iface, local: addrPort(c.LocalAddr()), ttl: o.TTL}
+	cc.dst = cc.local
+	if o.Dst.IsValid() {
+		cc.dst = o.Dst
+	}
+	if o.Src.IsValid() {
+		cc.local = o.Src
+	}
 	if r, ok := c.(interface{ RemoteAddr() net.Addr }); ok {
 		cc.remote = addrPort(r.RemoteAddr())
 	}
@@ -56,7 +86,7 @@ func (c *Conn) ReadBatch(ms []dgram.Message) (int, error) {
 			m := &ms[i]
 			to := m.Local
 			if !to.IsValid() {
-				to = c.local
+				to = c.dst
 			}
 			ttl := uint8(0)
 			if m.TTL > 0 && m.TTL < 256 {
@@ -90,7 +120,7 @@ func (c *Conn) WriteBatch(ms []dgram.Message) (int, error) {
 				to = c.remote
 			}
 			for d := range m.Split() {
-				_ = c.w.WriteUDP(&Packet{Time: now, Src: from, Dst: to, Payload: d, Dir: Out, Interface: c.iface})
+				_ = c.w.WriteUDP(&Packet{Time: now, Src: from, Dst: to, Payload: d, Dir: Out, Interface: c.iface, TTL: c.ttl})
 			}
 		}
 	}
@@ -101,7 +131,7 @@ func (c *Conn) WriteBatch(ms []dgram.Message) (int, error) {
 func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, addr, err := c.BatchConn.ReadFrom(b)
 	if err == nil {
-		_ = c.w.WriteUDP(&Packet{Time: time.Now(), Src: addrPort(addr), Dst: c.local, Payload: b[:n], Dir: In, Interface: c.iface})
+		_ = c.w.WriteUDP(&Packet{Time: time.Now(), Src: addrPort(addr), Dst: c.dst, Payload: b[:n], Dir: In, Interface: c.iface})
 	}
 	return n, addr, err
 }
@@ -110,7 +140,7 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n, err := c.BatchConn.WriteTo(b, addr)
 	if err == nil {
-		_ = c.w.WriteUDP(&Packet{Time: time.Now(), Src: c.local, Dst: addrPort(addr), Payload: b, Dir: Out, Interface: c.iface})
+		_ = c.w.WriteUDP(&Packet{Time: time.Now(), Src: c.local, Dst: addrPort(addr), Payload: b, Dir: Out, Interface: c.iface, TTL: c.ttl})
 	}
 	return n, err
 }

@@ -25,6 +25,12 @@ type GroupSocket struct {
 	Group netip.AddrPort
 	// Iface is the interface it joined on and sends through.
 	Iface *net.Interface
+	// Source is the address the kernel puts on what the socket sends (it
+	// is bound to the wildcard address): the unspecified address when
+	// Iface has none it would use; invalid when it cannot be told.
+	Source netip.Addr
+	// TTL is the TTL (hop limit) it sends with.
+	TTL int
 }
 
 // ListenGroup opens a socket for the multicast room at group on the
@@ -81,12 +87,12 @@ func ListenGroup(group netip.AddrPort, ifi *net.Interface, ttl int) (*GroupSocke
 	if group.Port() == 0 { // the kernel picked one: the others need it
 		group = netip.AddrPortFrom(group.Addr(), uint16(c.LocalAddr().(*net.UDPAddr).Port))
 	}
-	bc, err := dgram.NewConn(c, dgram.ConnConfig{})
+	bc, err := dgram.NewConn(c, dgram.ConnConfig{TTL: true})
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	return &GroupSocket{Conn: bc, Group: group, Iface: ifi}, nil
+	return &GroupSocket{Conn: bc, Group: group, Iface: ifi, Source: groupSource(group, ifi), TTL: ttl}, nil
 }
 
 func firstErr(errs ...error) error {
