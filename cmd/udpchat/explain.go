@@ -37,6 +37,7 @@ type explainer struct {
 	mu        sync.Mutex
 	w         io.Writer
 	connected bool // a connected socket (send, ping, chat HOST:PORT)
+	v6        bool // an AF_INET6 socket: the kernel gives IPv4 peers as ::ffff:a.b.c.d
 	tallies   map[string]*tally
 	order     []string
 }
@@ -97,6 +98,7 @@ func (ex *explainer) opened(c *net.UDPConn, dial bool, bound netip.AddrPort) {
 	fd := fdOf(c)
 	local := dgram.LocalAddrPort(c)
 	v6 := local.Addr().Is6() && !local.Addr().Is4In6()
+	ex.v6 = v6
 	fam, pyFam := "AF_INET", "socket.AF_INET"
 	if v6 {
 		fam, pyFam = "AF_INET6", "socket.AF_INET6"
@@ -326,8 +328,11 @@ func (ex *explainer) describe(s *dgram.Syscall) (call, py, goc string) {
 				n := (d.Len + d.Segment - 1) / d.Segment
 				p = fmt.Sprintf("%s in %s of %d (GSO: the kernel cuts them)", p, plural(uint64(n), "datagram"), d.Segment)
 			}
-			if d.Addr.IsValid() {
-				p += " " + dir + " " + d.Addr.String()
+			if a := d.Addr; a.IsValid() {
+				if ex.v6 && a.Addr().Is4() { // as the kernel gives it: an IPv4-mapped IPv6 address
+					a = netip.AddrPortFrom(netip.AddrFrom16(a.Addr().As16()), a.Port())
+				}
+				p += " " + dir + " " + a.String()
 			}
 			if d.Truncated {
 				p += " (truncated)"

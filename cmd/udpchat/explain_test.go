@@ -22,13 +22,31 @@ type sysCall struct {
 	name, key string // key: the name with what tells calls apart (option, flags, outcome)
 	fd        int
 	result    string // "5", "-1 EAGAIN"
-	addr      string // bind, connect: the address given; getsockname, getpeername: the one returned
+	addr      string // bind, connect: the address given; getsockname, getpeername: the one returned; recvmsg, recvmmsg, sendmmsg: the first datagram's peer
 }
+
+// explainPeerRE finds the first datagram's peer in --explain's account
+// of a call that moved datagrams ("= 1: 5 bytes from 127.0.0.1:41990").
+var explainPeerRE = regexp.MustCompile(` (?:from|to) (\S+?),? `)
 
 var (
 	straceIPRE   = regexp.MustCompile(`inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"`)
 	stracePortRE = regexp.MustCompile(`sin6?_port=htons\((\d+)\)`)
 )
+
+// straceSockaddr reads the first msg_name of strace's record of a
+// recvmsg, recvmmsg or sendmmsg ("" when it shows none).
+func straceSockaddr(arg string) string {
+	i := strings.Index(arg, "msg_name={")
+	if i < 0 {
+		return ""
+	}
+	rest := arg[i+len("msg_name="):]
+	if j := strings.Index(rest, "}"); j >= 0 {
+		return sockaddr(rest[:j+1])
+	}
+	return ""
+}
 
 // sockaddr reads an address as strace shows it ({sa_family=AF_INET,
 // sin_port=htons(0), sin_addr=inet_addr("127.0.0.1")}) or as --explain
@@ -92,6 +110,15 @@ func parseCall(line string, flagsAt map[string]int) (sysCall, bool) {
 	case "bind", "connect":
 		if len(args) >= 2 {
 			c.addr = sockaddr(args[1])
+		}
+	case "recvmsg", "recvmmsg", "sendmmsg":
+		if strings.HasPrefix(c.result, "-1") || len(args) < 2 {
+			break
+		}
+		if strings.HasPrefix(args[1], "0x") || strings.HasPrefix(args[1], "{") || strings.HasPrefix(args[1], "[") {
+			c.addr = straceSockaddr(args[1]) // strace: the first msg_name, if any
+		} else if m := explainPeerRE.FindStringSubmatch(strings.Split(line[len(m[0]):], "Python:")[0]); m != nil {
+			c.addr = sockaddr(m[1])
 		}
 	case "getsockname", "getpeername":
 		if len(args) >= 2 { // strace: the address is the second argument
@@ -293,6 +320,18 @@ func TestExplainAgreesWithStrace(t *testing.T) {
 			if !strings.Contains(lerr, want) {
 				t.Errorf("listen [::] --explain lacks %q:\n%s", want, lerr)
 			}
+		}
+	})
+	t.Run("IPv4 to [::]", func(t *testing.T) {
+		if !hasIPv6Loopback() {
+			t.Skip("skipped: no IPv6 loopback here")
+		}
+		// A dual-stack socket hears IPv4 peers as IPv4-mapped IPv6
+		// addresses, and strace shows them so: so must --explain.
+		lerr, _ := explainUnderStrace(t, []string{"listen", "[::]:0", "--echo", "--count", "2", "--explain"}, "127.0.0.1",
+			[]string{"send", "a", "b", "--wait", "--timeout", "10s", "--explain"})
+		if !strings.Contains(lerr, " from [::ffff:127.0.0.1]:") {
+			t.Errorf("listen [::] --explain does not show its IPv4 peer as the kernel gives it:\n%s", lerr)
 		}
 	})
 }
