@@ -224,6 +224,7 @@ func (ex *explainer) df(c *net.UDPConn) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
 	fd := fdOf(c)
+	ex.domain(c, "pmtu.SetDF: which options? IPv4's, or IPv6's and IPv4's")
 	if l := dgram.LocalAddrPort(c).Addr(); l.Is6() && !l.Is4In6() {
 		ex.print(fmt.Sprintf("setsockopt(%d, SOL_IPV6, IPV6_MTU_DISCOVER, [2], 4) = 0", fd),
 			"s.setsockopt(socket.IPPROTO_IPV6, 23, 2)", "pmtu.SetDF: IPV6_PMTUDISC_DO, never fragment")
@@ -237,20 +238,34 @@ func (ex *explainer) df(c *net.UDPConn) {
 		"s.setsockopt(socket.IPPROTO_IP, 10, 2)", "pmtu.SetDF: IP_PMTUDISC_DO, DF on every datagram")
 }
 
-// pathMTU explains the path MTU dfError reads next, after EMSGSIZE (the
-// error names it).
-func (ex *explainer) pathMTU(c *net.UDPConn) {
+// domain explains the SO_DOMAIN query with which package pmtu picks
+// IPv4's options or IPv6's; under mu.
+func (ex *explainer) domain(c *net.UDPConn, why string) {
+	dom := "AF_INET"
+	if l := dgram.LocalAddrPort(c).Addr(); l.Is6() && !l.Is4In6() {
+		dom = "AF_INET6"
+	}
+	ex.print(fmt.Sprintf("getsockopt(%d, SOL_SOCKET, SO_DOMAIN) = 0: %s", fdOf(c), dom), "s.family", why)
+}
+
+// pathMTU explains how dfError read the path MTU, mtu (0: the read
+// failed), after EMSGSIZE (the error names it).
+func (ex *explainer) pathMTU(c *net.UDPConn, mtu int) {
 	if ex == nil {
 		return
 	}
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	level, opt := "SOL_IP", "IP_MTU"
+	ex.domain(c, "pmtu.PathMTU: IPv4's option or IPv6's?")
+	level, opt, py := "SOL_IP", "IP_MTU", "s.getsockopt(socket.IPPROTO_IP, 14)"
 	if l := dgram.LocalAddrPort(c).Addr(); l.Is6() && !l.Is4In6() {
-		level, opt = "SOL_IPV6", "IPV6_MTU"
+		level, opt, py = "SOL_IPV6", "IPV6_MTU", "s.getsockopt(socket.IPPROTO_IPV6, 24)"
 	}
-	ex.print(fmt.Sprintf("getsockopt(%d, %s, %s) = 0", fdOf(c), level, opt),
-		"s.getsockopt(socket.IPPROTO_IP, 14)", "pmtu.PathMTU: the path MTU the kernel learned (ICMP)")
+	res := "-1"
+	if mtu > 0 {
+		res = fmt.Sprintf("0: %d", mtu)
+	}
+	ex.print(fmt.Sprintf("getsockopt(%d, %s, %s) = %s", fdOf(c), level, opt, res), py, "pmtu.PathMTU: the path MTU the kernel learned (ICMP)")
 }
 
 // buffers explains listen --rcvbuf: the request, and what was granted.

@@ -765,10 +765,10 @@ type sendSummaryJSON struct {
 // finish prints the summary and decides the outcome.
 func (s *sender) finish(err error) error {
 	if s.opts.df {
-		if errors.Is(err, dgram.ErrTooLong) {
-			s.opts.ex.pathMTU(s.conn) // dfError asks the kernel the path MTU
-		}
 		err = dfError(s.conn, s.opts.dst, err)
+		if pe := (*pathMTUError)(nil); errors.As(err, &pe) {
+			s.opts.ex.pathMTU(s.conn, pe.mtu) // how dfError asked the kernel the path MTU
+		}
 	}
 	if errors.Is(err, context.Canceled) {
 		err = nil // Ctrl-C: stop with the summary
