@@ -34,7 +34,8 @@ func chatCommand() *cli.Command {
 			"becomes the peer, and the switch is shown. The peer is gone when a line sent to it\n" +
 			"bounced (ICMP port unreachable: nothing listens there any more), or when it has sent\n" +
 			"nothing for --peer-idle (default 30s). Without --bind, a line that bounces says the peer\n" +
-			"is gone, and a datagram from it later says it is back.\n\n" +
+			"is gone, and a datagram from it later says it is back; each later line that bounces is\n" +
+			"said to be lost too, and the lines that bounced are counted at the end.\n\n" +
 			"On a terminal, the line you type stays at the bottom, behind a prompt, and what arrives\n" +
 			"is printed above it (backspace, Ctrl-U, left/right and up/down for history work). Works\n" +
 			"with pipes as well as a terminal. With --key-file (or UDPCHAT_KEY),\n" +
@@ -178,6 +179,7 @@ type chat struct {
 	peer      netip.AddrPort // learned from the first datagram when not connected
 	heard     time.Time      // the last datagram from peer
 	gone      bool           // a line to peer bounced: nothing listens there
+	bounced   uint64         // lines that bounced (ICMP port unreachable from the peer)
 	candidate netip.AddrPort // the last address refused while the peer was there
 	candAt    time.Time
 	refused   map[netip.AddrPort]uint64 // datagrams refused, by address (bounded)
@@ -196,6 +198,11 @@ func (ch *chat) bye(how string) {
 	rej := ch.rejected
 	ch.mu.Unlock()
 	s := fmt.Sprintf("%s: sent %s, received %d", how, plural(ch.sent.Load(), "line"), ch.recv.Load())
+	ch.mu.Lock()
+	if ch.bounced > 0 {
+		s += fmt.Sprintf("; %d bounced (nothing listened there: lost)", ch.bounced)
+	}
+	ch.mu.Unlock()
 	if ch.keys != nil {
 		s += "; sealed, " + rejectedText(rej)
 	}
@@ -356,7 +363,14 @@ func (ch *chat) send(line []byte) {
 func (ch *chat) peerGone(addr netip.AddrPort) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if addr != ch.peer || ch.gone {
+	if addr != ch.peer {
+		return
+	}
+	ch.bounced++
+	if ch.gone {
+		// A line sent while the peer was gone (a connected chat still
+		// sends, in case it comes back) bounced too: lost, and said so.
+		fmt.Fprintf(ch.errw, "%s is still gone: nothing listens there (ICMP port unreachable); that line was lost too\n", addr)
 		return
 	}
 	ch.gone = true

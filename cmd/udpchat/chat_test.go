@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"io"
+	"net"
 	"os/exec"
 	"regexp"
 	"testing"
@@ -191,11 +192,39 @@ func TestChatBindPeerRule(t *testing.T) {
 
 	// b leaves: a2's next line bounces, and a2 says that b is gone.
 	b.stdin.Close()
-	b.expectErr(`^bye: sent 2 lines, received 2; refused 1 datagram from 1 address other than the peer$`)
+	b.expectErr(`^bye: sent 2 lines, received 2; 1 bounced \(nothing listened there: lost\); refused 1 datagram from 1 address other than the peer$`)
 	if code := b.wait(); code != 0 {
 		t.Fatalf("b exit status %d", code)
 	}
 	a2.say("still there?")
 	a2.say("hello?")
 	a2.expectErr(`^` + regexp.QuoteMeta(addr) + ` is gone: nothing listens there`)
+}
+
+// TestChatLinesToAGonePeer: a connected chat keeps sending to a peer
+// that is gone (it may come back), and each line that bounces is said
+// to be lost, the first and every later one, and counted at the end:
+// no line vanishes silently.
+func TestChatLinesToAGonePeer(t *testing.T) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := c.LocalAddr().String()
+	c.Close() // nothing listens there now: each datagram to it bounces (loopback's ICMP is not rate-limited)
+	code, _, errs := runCLI(t, "one\ntwo\nthree\n", "chat", closed, "--linger", "2s")
+	if code != 0 {
+		t.Fatalf("exit status %d: %s", code, errs)
+	}
+	gone := regexp.QuoteMeta(closed) + ` is gone: nothing listens there`
+	still := regexp.QuoteMeta(closed) + ` is still gone: nothing listens there \(ICMP port unreachable\); that line was lost too`
+	if n := len(regexp.MustCompile(`(?m)^`+gone).FindAllString(errs, -1)); n != 1 {
+		t.Errorf("%d lines say the peer is gone, want 1:\n%s", n, errs)
+	}
+	if n := len(regexp.MustCompile(`(?m)^`+still).FindAllString(errs, -1)); n != 2 {
+		t.Errorf("%d lines say a later line was lost, want 2 (two, three):\n%s", n, errs)
+	}
+	if !regexp.MustCompile(`(?m)^end of input.*\n?.*bye: sent 3 lines, received 0; 3 bounced \(nothing listened there: lost\)$`).MatchString(errs) {
+		t.Errorf("the summary does not count the 3 lines that bounced:\n%s", errs)
+	}
 }
