@@ -354,21 +354,36 @@ func TestReliableSynFlood(t *testing.T) {
 // TestReliableBurstLoss: 10% loss in bursts of 10, both ways, through
 // `udpchat proxy`: every seed delivers the file (4 of 4 seeds of a 32 MiB
 // file failed when twelve retries from a 2 ms floor ran out).
+//
+// The proxy counts its bursts in datagrams, not in time, and these seeds
+// put long ones on the path: 48 datagrams up (from the 1,369th, seed 1)
+// and 26 down (from the 78th, seed 1). When they fall on a sender that
+// waits for ACKs, only its probes get the transfer through: two per
+// retransmission timeout, whose backoff stops at 16 times the RTO the
+// RTT gives and at MaxRTO (2s). On a quiet machine that is milliseconds;
+// on a loaded one the RTTs measured grow, and so do the timeouts, up to
+// 2s. Crossing both bursts then takes up to 48+26 probes, 37 timeouts of
+// 2s: 74s without a word from the peer (for the sender) or new data (for
+// the receiver's stall timer). Both ends get --idle 90s, so that whether
+// every seed gets through does not depend on the machine's load (with
+// the default 15s, half the runs failed under load). A run still takes
+// a few seconds.
 func TestReliableBurstLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("transfers through a lossy link")
 	}
 	src := testFile(t, 4<<20, 5)
 	want, _ := os.ReadFile(src)
+	const idle = "90s"
 	for _, seed := range []string{"1", "2", "3"} {
 		t.Run("seed "+seed, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.bin")
-			l := startChild(t, "listen", "127.0.0.1:0", "--reliable", "--output", out)
+			l := startChild(t, "listen", "127.0.0.1:0", "--reliable", "--output", out, "--idle", idle)
 			laddr := l.expectErr(`listening on (\S+)`)[1]
 			p := startChild(t, "proxy", "-l", "127.0.0.1:0", "--to", laddr, "--loss", "10%", "--burst", "10", "--seed", seed)
 			paddr := p.expectErr(`proxying on (\S+)`)[1]
 			start := time.Now()
-			code, _, errs := runCLI(t, "", "send", paddr, "--file", src)
+			code, _, errs := runCLI(t, "", "send", paddr, "--file", src, "--idle", idle)
 			if code != 0 {
 				t.Fatalf("send: exit %d: %s", code, errs)
 			}
