@@ -458,7 +458,9 @@ func (s *Server) endTest(now time.Time) {
 }
 
 // tick sends the report that is due and ends a test whose client went
-// silent or whose time is up.
+// silent or whose time is up. A report due before that end goes out
+// first, however late the server got to it (a loaded machine may wake it
+// after both): what the client is told does not depend on scheduling.
 func (s *Server) tick(now time.Time, reply replyFunc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -466,23 +468,27 @@ func (s *Server) tick(now time.Time, reply replyFunc) {
 	if t == nil {
 		return
 	}
-	switch {
-	case now.Sub(t.lastHeard) >= t.silence:
-		s.stats.EndedSilent++
-		s.endTest(now)
-		return
-	case !now.Before(t.end):
-		s.stats.EndedTimeout++
-		s.endTest(now)
-		return
+	ends, timeUp := t.lastHeard.Add(t.silence), false
+	if t.end.Before(ends) {
+		ends, timeUp = t.end, true
 	}
-	if !t.nextPush.IsZero() && !now.Before(t.nextPush) {
+	if !t.nextPush.IsZero() && !now.Before(t.nextPush) && t.nextPush.Before(ends) {
 		t.nextPush = t.nextPush.Add(t.interval)
 		if t.nextPush.Before(now) {
 			t.nextPush = now.Add(t.interval)
 		}
 		reply(s.counters(t, "interval", now), t.client, t.local, t.ifIndex)
 	}
+	if now.Before(ends) {
+		return
+	}
+	// the earlier of the two ends says why
+	if timeUp {
+		s.stats.EndedTimeout++
+	} else {
+		s.stats.EndedSilent++
+	}
+	s.endTest(now)
 }
 
 // counters encodes what the server saw from t's client (with s.mu held).

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -281,6 +283,45 @@ func TestSilenceEndsTest(t *testing.T) {
 	// unanswered although it never fell silent
 	if st := s.Stats(); last > 2*time.Second || st.EndedTimeout != 1 {
 		t.Errorf("a client sending past its duration was answered for %v (%d probes): %+v", last, answered, st)
+	}
+}
+
+// TestLateTickReportsFirst: a server that wakes only after its client's
+// silence ran out (a loaded machine) still sends the report that was due
+// before, then ends the test for silence; one that wakes after both the
+// silence and the test's time names the earlier as the reason.
+func TestLateTickReportsFirst(t *testing.T) {
+	sc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	s := NewServerConfig(sc, ServerConfig{})
+	t0 := time.Unix(1_000_000, 0)
+	for _, tc := range []struct {
+		name                 string
+		silence, dur         time.Duration
+		wantSilent, wantTime uint64
+	}{
+		{"silence first", 300 * time.Millisecond, time.Second, 1, 0},
+		{"time first", time.Second, 300 * time.Millisecond, 0, 1},
+	} {
+		before := s.Stats()
+		s.cur = &test{started: t0, lastHeard: t0, silence: tc.silence, end: t0.Add(tc.dur),
+			interval: 100 * time.Millisecond, nextPush: t0.Add(100 * time.Millisecond), tracker: seq.NewTracker(seq.Config{MaxSenders: 4})}
+		var ops []string
+		s.tick(t0.Add(5*time.Second), func(b []byte, _, _ netip.AddrPort, _ int) {
+			c, ok := decodeControl(b[seq.HeaderLen:])
+			if !ok {
+				t.Fatalf("a report that does not parse: %q", b)
+			}
+			ops = append(ops, c.Op)
+		})
+		st := s.Stats()
+		if !slices.Equal(ops, []string{"interval"}) || s.cur != nil ||
+			st.EndedSilent-before.EndedSilent != tc.wantSilent || st.EndedTimeout-before.EndedTimeout != tc.wantTime {
+			t.Errorf("%s: a tick 5s late sent %q, ended %v, stats %+v (before %+v)", tc.name, ops, s.cur == nil, st, before)
+		}
 	}
 }
 
