@@ -198,8 +198,10 @@ func RunThroughput(ctx context.Context, conn *net.UDPConn, cfg ThroughputConfig,
 		return res, err
 	}
 	// The last row: from the last one printed to the end of sending, with
-	// the receiver's final counts.
-	if cfg.Interval > 0 && onInterval != nil && ctx.Err() == nil && s.sent > rowSent {
+	// the receiver's final counts. It comes even when nothing was sent in
+	// it (a slow rate, or a sender the machine's load held back past the
+	// previous row's end): the receiver's counts since that row are in it.
+	if cfg.Interval > 0 && onInterval != nil && ctx.Err() == nil {
 		row := Interval{Start: nextRow.Add(-cfg.Interval).Sub(start), End: res.Duration, Sent: s.sent - rowSent, Known: true,
 			Received: final.Unique, Lost: final.Lost, Reordered: final.Reordered, Duplicates: final.Duplicates, JitterMs: final.JitterMs}
 		if prevKnown {
