@@ -1,12 +1,15 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -158,4 +161,29 @@ func TestRefusalHeardWithoutItsReset(t *testing.T) {
 		t.Fatalf("send: %v, want the refusal (not-saved)", err)
 	}
 	<-done
+}
+
+// TestSavedEvenIfTheVerdictIsNotHeard: a file verified and put in place
+// is saved, whatever happens to the connection afterwards (the sender
+// interrupted, or gone, while the receiver synced it): Receive reports
+// it saved, and the CLI says so, instead of "failed ... nothing was
+// written" about a file that is there.
+func TestSavedEvenIfTheVerdictIsNotHeard(t *testing.T) {
+	testHookVerdict = func(c *arq.Conn) { c.Abort() } // the connection ends before the verdict goes
+	t.Cleanup(func() { testHookVerdict = nil })
+	ln, dial := pair(t)
+	dir := t.TempDir()
+	done := receive(t, ln, Options{Dest: &Destination{Output: dir}})
+	data := randomBytes(100<<10, 9)
+	if _, err := sendFile(t, dial(), "kept.bin", data); err == nil {
+		t.Error("the sender succeeded without a verdict")
+	}
+	r := <-done
+	path := filepath.Join(dir, "kept.bin")
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, data) {
+		t.Fatalf("%s does not hold the file sent", path)
+	}
+	if r.err != nil || r.got.Path != path || r.got.Verdict.Status != StatusSaved {
+		t.Fatalf("Receive = %+v, %v; want the file saved at %s", r.got, r.err, path)
+	}
 }
