@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -141,7 +140,7 @@ func runSendReliable(ctx context.Context, o *sendOpts, file string, stdin io.Rea
 		defer prog.stop()
 	}
 	if err == nil {
-		err = sendPayload(s, f, o, stdin)
+		err = sendPayload(ctx, s, f, o, stdin)
 	}
 	var res *transfer.Sent
 	if err == nil {
@@ -160,8 +159,11 @@ func runSendReliable(ctx context.Context, o *sendOpts, file string, stdin io.Rea
 	return reportSent(out, errw, o, file, hdr, res, time.Since(start))
 }
 
-// sendPayload sends the file, the messages, or stdin's lines.
-func sendPayload(s *transfer.Sender, f *os.File, o *sendOpts, stdin io.Reader) error {
+// sendPayload sends the file, the messages, or stdin's lines. A read on
+// stdin cannot be interrupted: it runs in a goroutine of its own
+// (readStdin, as plain send's), so that Ctrl-C ends the transfer even
+// while stdin has nothing to read.
+func sendPayload(ctx context.Context, s *transfer.Sender, f *os.File, o *sendOpts, stdin io.Reader) error {
 	switch {
 	case f != nil:
 		_, err := s.ReadFrom(f)
@@ -176,20 +178,29 @@ func sendPayload(s *transfer.Sender, f *os.File, o *sendOpts, stdin io.Reader) e
 		}
 		return nil
 	}
-	br := bufio.NewReader(stdin)
+	const limit = arq.DefaultMaxMessage - 1 // an arq message holds the frame type and the line
+	units := make(chan stdinUnit)
+	stop := make(chan struct{})
+	defer close(stop)
+	go readStdin(stdin, limit, 0, false, units, stop)
 	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			line = []byte(strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"))
-			if serr := s.Message(line); serr != nil {
-				return serr
-			}
+		var u stdinUnit
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case u, ok = <-units:
 		}
-		if err == io.EOF {
+		switch {
+		case !ok:
 			return nil
+		case u.err != nil:
+			return fmt.Errorf("reading stdin: %w", u.err)
+		case u.tooLong:
+			return fmt.Errorf("line %d of stdin is longer than %d bytes, the most one reliable message holds; nothing of it was sent", u.n, limit)
 		}
-		if err != nil {
-			return fmt.Errorf("reading stdin: %w", err)
+		if err := s.Message(u.data); err != nil {
+			return err
 		}
 	}
 }

@@ -557,3 +557,32 @@ func TestReliableSealedFitsEthernet(t *testing.T) {
 		t.Errorf("the largest sealed datagram has %d bytes: segments smaller than they need be", largest)
 	}
 }
+
+// TestReliableInterruptedWhileStdinIsQuiet: Ctrl-C ends send --reliable at
+// once even while it waits for the next line of stdin (a read on stdin
+// cannot be interrupted: it used to wait until stdin gave a line or
+// ended), with "interrupted" and exit 130.
+func TestReliableInterruptedWhileStdinIsQuiet(t *testing.T) {
+	ln, addr := libListener(t, arq.Config{})
+	started := make(chan struct{})
+	go func() {
+		c, err := ln.Accept(context.Background())
+		if err != nil {
+			return
+		}
+		c.Recv() // the header
+		c.Recv() // the first line: the sender now waits on stdin
+		close(started)
+	}()
+	s := startChildInput(t, "one\n", "send", addr, "--reliable") // stdin stays open
+	select {
+	case <-started:
+	case <-time.After(exitTimeout):
+		t.Fatal("the first line did not arrive")
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	s.expectErr(`^udpchat: interrupted after \d+ bytes$`)
+	if code := s.wait(); code != 130 {
+		t.Errorf("exit %d, want 130", code)
+	}
+}
