@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/udpchat/udpchat/dgram/arq"
 )
@@ -44,7 +45,22 @@ type Sender struct {
 	bytes    int64
 	messages uint64
 	frame    []byte
+
+	// For Acked, in a messages transfer: the messages not yet known to
+	// be acknowledged, each with where it ends in the connection's
+	// stream of message bytes, and the bytes of those known to be.
+	mu      sync.Mutex
+	stream  int64
+	pending []pendingMsg
+	acked   int64
 }
+
+// pendingMsg is a message sent and not yet known to be acknowledged.
+type pendingMsg struct{ end, n int64 }
+
+// maxPending is how many messages Message keeps for Acked before it
+// drops those acknowledged.
+const maxPending = 1024
 
 // Sent is what a finished transfer did.
 type Sent struct {
@@ -105,6 +121,14 @@ func (s *Sender) Message(m []byte) error {
 	s.h.Write([]byte{'\n'})
 	s.bytes += int64(len(m))
 	s.messages++
+	s.mu.Lock()
+	s.stream += int64(len(s.frame))
+	s.pending = append(s.pending, pendingMsg{end: s.stream, n: int64(len(m))})
+	prune := len(s.pending) > maxPending
+	s.mu.Unlock()
+	if prune {
+		s.Acked()
+	}
 	return s.send()
 }
 
@@ -145,16 +169,28 @@ func (s *Sender) ReadFrom(r io.Reader) (int64, error) {
 
 // Acked returns how many payload bytes the receiver acknowledged so far
 // (transport acknowledgements: received, not yet verified or saved), for
-// a progress bar.
+// a progress bar: the file's bytes, or the bytes of the messages
+// acknowledged whole.
 func (s *Sender) Acked() int64 {
 	a := int64(s.c.Stats().BytesAcked) - int64(s.hlen)
 	if a <= 0 {
 		return 0
 	}
-	if s.hdr.Kind == KindFile {
-		k, rem := a/(ChunkSize+1), a%(ChunkSize+1)
-		a = k*ChunkSize + max(rem-1, 0)
+	if s.hdr.Kind != KindFile {
+		// whole messages: a message's bytes count once all of it is
+		// acknowledged
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		i := 0
+		for i < len(s.pending) && s.pending[i].end <= a {
+			s.acked += s.pending[i].n
+			i++
+		}
+		s.pending = append(s.pending[:0], s.pending[i:]...)
+		return s.acked
 	}
+	k, rem := a/(ChunkSize+1), a%(ChunkSize+1)
+	a = k*ChunkSize + max(rem-1, 0)
 	return min(a, max(s.hdr.Size, 0))
 }
 

@@ -187,3 +187,34 @@ func TestSavedEvenIfTheVerdictIsNotHeard(t *testing.T) {
 		t.Fatalf("Receive = %+v, %v; want the file saved at %s", r.got, r.err, path)
 	}
 }
+
+// TestAckedCountsMessages: Acked counts the bytes of the messages the
+// receiver acknowledged (what `send --reliable` reports when interrupted),
+// not zero because a messages transfer declares no size.
+func TestAckedCountsMessages(t *testing.T) {
+	ln, dial := pair(t)
+	done := receive(t, ln, Options{})
+	s, err := NewSender(dial(), Header{Kind: KindMessages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for i := range 3000 { // more than maxPending: the acknowledged ones are dropped on the way
+		m := bytes.Repeat([]byte{'x'}, i%50)
+		want += int64(len(m))
+		if err := s.Message(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	if _, err := s.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Acked(); got != want {
+		t.Errorf("Acked = %d after every message was delivered, want %d", got, want)
+	}
+	if r := <-done; r.err != nil {
+		t.Fatal(r.err)
+	}
+}
