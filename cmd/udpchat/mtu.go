@@ -150,6 +150,7 @@ type mtuPrinter struct {
 	w   io.Writer
 	js  *jsonWriter
 	err error
+	opt string // the option that reads the kernel's path MTU: IP_MTU, or IPV6_MTU
 }
 
 func (m *mtuPrinter) printf(format string, args ...any) {
@@ -172,18 +173,19 @@ func (m *mtuPrinter) start(rep pmtu.Report, cfg pmtu.Config) {
 		return
 	}
 	fam := "IPv4"
+	m.opt = "IP_MTU"
 	if cfg.IPv6 {
-		fam = "IPv6"
+		fam, m.opt = "IPv6", "IPV6_MTU"
 	}
 	m.printf("mtu %s: probes with don't-fragment set, each confirmed by its echo (RFC 8899)\n", rep.Peer)
 	m.printf("     sizes are IP packets: the UDP payload plus %d bytes of %s and UDP headers\n", ov, fam)
 	iface := rep.Iface
 	if iface == "" {
-		iface = "the route, IP_MTU"
+		iface = "the route, " + m.opt
 	}
 	m.printf(" 0?: [LOCALHOST]                    pmtu %d (%s)\n", cfg.Max, iface)
 	if rep.KernelBefore > 0 && rep.KernelBefore < cfg.Max {
-		m.printf("     the kernel already believes %d for this destination (IP_MTU: an earlier ICMP message); the probes check it\n", rep.KernelBefore)
+		m.printf("     the kernel already believes %d for this destination (%s: an earlier ICMP message); the probes check it\n", rep.KernelBefore, m.opt)
 	}
 }
 
@@ -262,11 +264,11 @@ func (m *mtuPrinter) end(rep pmtu.Report) error {
 	case rep.Bound == pmtu.BoundRoute:
 		m.printf("     the whole route's MTU crosses the path: nothing larger leaves this host without fragmenting\n")
 	case rep.Bound == pmtu.BoundICMP && rep.KernelMTU == rep.PathMTU:
-		m.printf("     a router said so (ICMP), and the kernel learned it too: IP_MTU now reads %d\n", rep.KernelMTU)
+		m.printf("     a router said so (ICMP), and the kernel learned it too: %s now reads %d\n", m.opt, rep.KernelMTU)
 	case rep.Bound == pmtu.BoundICMP:
 		m.printf("     a router said so (ICMP)\n")
 	case rep.Bound == pmtu.BoundLost && rep.KernelMTU > rep.PathMTU:
-		m.printf("     found without ICMP: %d bytes got no echo. The kernel still believes %d (IP_MTU): no ICMP message reached it,\n", rep.PathMTU+1, rep.KernelMTU)
+		m.printf("     found without ICMP: %d bytes got no echo. The kernel still believes %d (%s): no ICMP message reached it,\n", rep.PathMTU+1, rep.KernelMTU, m.opt)
 		m.printf("     so datagrams of %d to %d bytes sent with don't-fragment would vanish without an error (a PMTU black hole)\n", rep.MaxPayload+1, rep.KernelMTU-(rep.PathMTU-rep.MaxPayload))
 	case rep.Bound == pmtu.BoundLost:
 		m.printf("     found without ICMP: %d bytes got no echo\n", rep.PathMTU+1)
