@@ -307,7 +307,11 @@ func (c *client) tick(now time.Time) time.Time {
 	switch c.state {
 	case stHello, stJoin:
 		if now.Sub(c.started) >= c.cfg.JoinTimeout {
-			c.end(fmt.Errorf("%w at %s within %v: is a room server running there?", ErrNoAnswer, c.server, c.cfg.JoinTimeout))
+			hint := "is a room server running there? (a sealed room answers only members with its key)"
+			if c.cfg.Key != nil {
+				hint = "is a room server running there, sealed with the same key?"
+			}
+			c.end(fmt.Errorf("%w at %s within %v: %s", ErrNoAnswer, c.server, c.cfg.JoinTimeout, hint))
 			return time.Time{}
 		}
 		at := c.hsSent.Add(c.handshakeWait())

@@ -394,12 +394,18 @@ func TestSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, alice, "<bob> sealed hello")
-	for _, cfg := range []MemberConfig{
-		{Nick: "mallory", JoinTimeout: 300 * time.Millisecond},
-		{Nick: "eve", Key: newKey(t), JoinTimeout: 300 * time.Millisecond},
+	for _, tc := range []struct {
+		cfg  MemberConfig
+		hint string // what the error suggests: a key, or the same key
+	}{
+		{MemberConfig{Nick: "mallory", JoinTimeout: 300 * time.Millisecond}, "a sealed room answers only members with its key"},
+		{MemberConfig{Nick: "eve", Key: newKey(t), JoinTimeout: 300 * time.Millisecond}, "sealed with the same key?"},
 	} {
-		if _, err := dialMember(t, s.Addr(), cfg); !errors.Is(err, ErrNoAnswer) {
-			t.Errorf("%s: Join = %v, want ErrNoAnswer", cfg.Nick, err)
+		_, err := dialMember(t, s.Addr(), tc.cfg)
+		if !errors.Is(err, ErrNoAnswer) {
+			t.Errorf("%s: Join = %v, want ErrNoAnswer", tc.cfg.Nick, err)
+		} else if !strings.Contains(err.Error(), tc.hint) {
+			t.Errorf("%s: Join = %v: it does not say %q", tc.cfg.Nick, err, tc.hint)
 		}
 	}
 	st := s.Stats()
