@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
 
 	"github.com/udpchat/udpchat/dgram/nstest"
 	"github.com/udpchat/udpchat/dgram/pcap"
@@ -327,5 +330,77 @@ func TestPcapReliableAndRoom(t *testing.T) {
 	if count(rm, 0, pcap.In, netip.AddrPort{}, room, 0) < 2 || count(rm, 0, pcap.Out, room, netip.AddrPort{}, 0) < 1 ||
 		count(mm, 0, pcap.Out, netip.AddrPort{}, room, 0) < 2 || count(mm, 0, pcap.In, room, netip.AddrPort{}, 0) < 1 {
 		t.Errorf("room: the server captured %v; the member %v", rm, mm)
+	}
+}
+
+// tsharkTTLs reads the TTL of each packet of a capture from src (a port
+// of 127.0.0.1), with tshark.
+func tsharkTTLs(t *testing.T, path string, src *net.UDPAddr) []string {
+	t.Helper()
+	out, err := exec.Command(nstest.NeedTool(t, "tshark"), "-r", path, "-n", "-Y", fmt.Sprintf("udp.srcport == %d", src.Port), "-T", "fields", "-e", "ip.ttl").Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v", path, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestPcapRoomTTL: room serve --pcap and room join --pcap record each
+// datagram they read with the TTL it arrived with (a peer of the test's
+// sends with TTL 7), not a made-up 64.
+func TestPcapRoomTTL(t *testing.T) {
+	dir := t.TempDir()
+	peer := udpSocket(t, "127.0.0.1:0")
+	if err := ipv4.NewConn(peer).SetTTL(7); err != nil {
+		t.Fatal(err)
+	}
+	me := peer.LocalAddr().(*net.UDPAddr)
+
+	// a stranger writes to the server: what it sent is in the capture
+	s := startChild(t, "room", "serve", "127.0.0.1:0", "--pcap", filepath.Join(dir, "serve.pcapng"))
+	srv, err := net.ResolveUDPAddr("udp", s.expectErr(`listening on (\S+)`)[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.WriteTo([]byte("not a room packet"), srv); err != nil {
+		t.Fatal(err)
+	}
+	// the server has read it once it answers a member that joins after
+	if code, out, errs := runCLI(t, "", "room", "join", srv.String(), "--nick", "al"); code != 0 {
+		t.Fatalf("room join: exit %d: %s%s", code, out, errs)
+	}
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	s.wait()
+	if ttls := tsharkTTLs(t, filepath.Join(dir, "serve.pcapng"), me); len(ttls) != 1 || ttls[0] != "7" {
+		t.Errorf("room serve's capture has TTLs %v for the datagram from %v, want [7]", ttls, me)
+	}
+
+	// the test plays the server: it refuses the member's HELLO
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		_ = peer.SetReadDeadline(time.Now().Add(exitTimeout))
+		n, from, err := peer.ReadFrom(buf)
+		if err != nil || n < 28 {
+			done <- fmt.Errorf("no HELLO: %d bytes, %v", n, err)
+			return
+		}
+		refuse := append([]byte{'d', 'g', 1, 36}, make([]byte, 16)...) // REFUSE, seq 0, sent 0
+		refuse = append(refuse, buf[20:28]...)                         // the member's session
+		refuse = append(refuse, 1)                                     // nick taken
+		refuse = append(refuse, "the nick \"al\" is taken"...)
+		_, err = peer.WriteTo(refuse, from)
+		done <- err
+	}()
+	path := filepath.Join(dir, "join.pcapng")
+	if code, out, errs := runCLI(t, "", "room", "join", me.String(), "--nick", "al", "--pcap", path); code != 1 || !strings.Contains(errs, "is taken") {
+		t.Fatalf("room join, refused: exit %d, want 1: %s%s", code, out, errs)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ttls := tsharkTTLs(t, path, me); len(ttls) != 1 || ttls[0] != "7" {
+		t.Errorf("room join's capture has TTLs %v for the REFUSE from %v, want [7]", ttls, me)
 	}
 }

@@ -139,8 +139,8 @@ func runRoomServe(c *cli.Context) (err error) {
 		return err
 	}
 	// Dst: on a wildcard address, answer each member from the address it
-	// wrote to.
-	uc, err := dgram.NewConn(conn, dgram.ConnConfig{Dst: true})
+	// wrote to. TTL: a capture records the TTL each datagram came with.
+	uc, err := dgram.NewConn(conn, dgram.ConnConfig{Dst: true, TTL: cp != nil})
 	if err != nil {
 		conn.Close()
 		return err
@@ -409,7 +409,8 @@ func runRoomJoin(c *cli.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		uc, err := dgram.NewConn(conn, dgram.ConnConfig{})
+		// TTL: a capture records the TTL each datagram came with.
+		uc, err := dgram.NewConn(conn, dgram.ConnConfig{TTL: cp != nil})
 		if err != nil {
 			conn.Close()
 			return err
