@@ -387,14 +387,17 @@ func (s *Server) hello(c *Control, size int, from, local netip.AddrPort, ifIndex
 		probeRate: s.cfg.MaxRatePPS, probeTok: s.cfg.MaxRatePPS, probeLast: now}
 	dur := s.cfg.MaxDuration
 	if c.DurationS > 0 {
-		dur = time.Duration(c.DurationS * float64(time.Second))
+		dur = seconds(c.DurationS, s.cfg.MaxDuration)
 	}
 	if c.RatePPS > 0 {
 		t.silence = max(t.silence, time.Duration(min(3/c.RatePPS, 30)*float64(time.Second)))
 	}
 	t.end = now.Add(dur + t.silence)
 	if c.IntervalS > 0 && !t.latency {
-		t.interval = time.Duration(c.IntervalS * float64(time.Second))
+		// An interval longer than any test is no report at all; as a
+		// float of seconds it could overflow a Duration (1e300 became a
+		// negative interval: a report at every turn of the loop).
+		t.interval = seconds(c.IntervalS, s.cfg.MaxDuration)
 		t.nextPush = now.Add(t.interval)
 	}
 	t.dropBase, _ = dgram.KernelDrops(s.conn)
@@ -402,6 +405,15 @@ func (s *Server) hello(c *Control, size int, from, local netip.AddrPort, ifIndex
 	s.stats.Tests++
 	s.busy.Store(t.busy && !(t.latency && haveRaw))
 	reply(s.counters(t, "ready", now), from, local, ifIndex)
+}
+
+// seconds converts a hello's float of seconds (positive, already
+// checked) to a Duration, at most max, without overflow.
+func seconds(f float64, max time.Duration) time.Duration {
+	if f >= max.Seconds() {
+		return max
+	}
+	return time.Duration(f * float64(time.Second))
 }
 
 // check returns why a validated hello asks more than the server allows,

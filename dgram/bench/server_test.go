@@ -351,3 +351,27 @@ func TestLatencyDeclaresDuration(t *testing.T) {
 		t.Errorf("stats %+v, want 1 test, 1 refused, ended by its stop", st)
 	}
 }
+
+// TestHelloHugeInterval: a validated hello that asks for reports every
+// 1e300 seconds (or any interval past the longest test) gets none during
+// its test. Such an interval overflowed time.Duration into a negative
+// one, and the server then sent a report at every turn of its loop:
+// 60 MB in the 3 s before its client counted as silent.
+func TestHelloHugeInterval(t *testing.T) {
+	for _, iv := range []float64{1e300, 1e10, DefaultMaxDuration.Seconds() * 2} {
+		_, sc := newServer(t, ServerConfig{})
+		p := newPeer(t, sc)
+		if r := p.hello(Control{Mode: "throughput", IntervalS: iv}); r.Op != "ready" {
+			t.Fatalf("hello with interval_s %g: %+v", iv, r)
+		}
+		n := 0
+		for p.recv(quiet) != nil {
+			if n++; n > 100 {
+				break
+			}
+		}
+		if n > 0 {
+			t.Errorf("hello with interval_s %g: %d reports at once (and more), want none", iv, n)
+		}
+	}
+}
