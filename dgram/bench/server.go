@@ -76,6 +76,11 @@ type ServerStats struct {
 	EndedTimeout uint64 // tests ended at MaxDuration (or their duration) without a stop
 }
 
+// LateResults is how many times a Server sends a test's result again to
+// stops that come after the test ended (its first answer got lost),
+// within ServerConfig.TokenLifetime of the end; later stops are ignored.
+const LateResults = 3
+
 // Server is the receiving side of a benchmark. It answers only clients
 // that proved they receive at their address (a token, as QUIC's Retry),
 // runs one test at a time within the bounds of its ServerConfig, tracks
@@ -129,6 +134,8 @@ type test struct {
 	probeTok  float64
 	probeLast time.Time
 	result    []byte // the result datagram, once the test ended
+	ended     time.Time
+	lateLeft  int // how many more late stops get the result again
 }
 
 // NewServer prepares a server on conn, which the caller owns, with the
@@ -342,7 +349,17 @@ func (s *Server) control(d []byte, from, local netip.AddrPort, ifIndex int, now 
 			s.endTest(now)
 			reply(s.last.result, from, local, ifIndex)
 		case s.last != nil && from == s.last.client:
-			reply(s.last.result, from, local, ifIndex) // the result got lost: again
+			// The result got lost: again, a few times and for a while
+			// only. A stop is 30-odd bytes and the result 200-odd: an
+			// answer to every stop forged in a past client's name, for
+			// as long as no other test ran, made the server a 7x
+			// amplifier against that address.
+			if s.last.lateLeft == 0 || now.Sub(s.last.ended) > s.cfg.TokenLifetime {
+				s.stats.Ignored++
+				return
+			}
+			s.last.lateLeft--
+			reply(s.last.result, from, local, ifIndex)
 		default:
 			s.stats.Ignored++ // only a test's client may stop it
 		}
@@ -465,6 +482,7 @@ func (s *Server) endTest(now time.Time) {
 		return
 	}
 	t.result = s.counters(t, "result", now)
+	t.ended, t.lateLeft = now, LateResults
 	s.cur, s.last = nil, t
 	s.busy.Store(false)
 }

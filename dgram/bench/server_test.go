@@ -375,3 +375,40 @@ func TestHelloHugeInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestLateStopsBounded: after a test ended, stops in its client's name
+// (anyone can forge them) get the result again at most LateResults
+// times, not one 200-byte result for every 30-byte stop.
+func TestLateStopsBounded(t *testing.T) {
+	s, sc := newServer(t, ServerConfig{})
+	p := newPeer(t, sc)
+	if r := p.hello(Control{Mode: "latency"}); r.Op != "ready" {
+		t.Fatalf("%+v", r)
+	}
+	p.sendControl(Control{Op: "stop"})
+	if r, _, ok := p.control(testWait); !ok || r.Op != "result" {
+		t.Fatalf("stop: %+v", r)
+	}
+	results := 0
+	for range LateResults { // these must come
+		p.sendControl(Control{Op: "stop"})
+		if r, _, ok := p.control(testWait); ok && r.Op == "result" {
+			results++
+		}
+	}
+	const more = 20
+	for range more {
+		p.sendControl(Control{Op: "stop"})
+	}
+	for end := time.Now().Add(testWait); s.Stats().Ignored < more && time.Now().Before(end); {
+		if _, _, ok := p.control(quiet); ok {
+			results++
+		}
+	}
+	for _, _, ok := p.control(quiet); ok; _, _, ok = p.control(quiet) {
+		results++
+	}
+	if st := s.Stats(); results != LateResults || st.Ignored != more {
+		t.Errorf("%d late stops drew %d results, want %d; stats %+v, want %d ignored", LateResults+more, results, LateResults, st, more)
+	}
+}
