@@ -184,8 +184,12 @@ type chat struct {
 	candAt    time.Time
 	refused   map[netip.AddrPort]uint64 // datagrams refused, by address (bounded)
 	refusedN  uint64
-	contacted map[netip.AddrPort]dgram.Datagram // --bind: the address each sender wrote to (To, IfIndex; bounded)
-	rejected  seal.Rejections
+	// --bind: the address the peer, and the candidate, last wrote to (To,
+	// IfIndex), for the replies. Kept with them, not in a table of every
+	// sender: a table bounded to the first senders left a peer that came
+	// after 65 others (strangers, junk) answered from the wrong address.
+	peerTo, candTo dgram.Datagram
+	rejected       seal.Rejections
 }
 
 // maxRefusedShown bounds the table of refused addresses; past it,
@@ -330,7 +334,10 @@ func (ch *chat) send(line []byte) {
 		// connected socket hears us (a socket bound to :PORT would
 		// otherwise answer from whichever address the routes pick)
 		ch.mu.Lock()
-		to := ch.contacted[peer]
+		var to dgram.Datagram
+		if ch.peer == peer {
+			to = ch.peerTo
+		}
 		ch.mu.Unlock()
 		_, err := ch.bc.WriteBatch([]dgram.Message{{Buf: line, Addr: peer, Local: to.To, IfIndex: to.IfIndex}})
 		if err == nil {
@@ -380,32 +387,37 @@ func (ch *chat) peerGone(addr netip.AddrPort) {
 	}
 	fmt.Fprintf(ch.errw, "%s is gone: nothing listens there (ICMP port unreachable); the last line was lost\n", addr)
 	if ch.candidate.IsValid() && ch.now().Sub(ch.candAt) < ch.peerIdle {
-		ch.switchPeer(ch.candidate, "it wrote while "+addr.String()+" was the peer")
+		ch.switchPeer(ch.candidate, ch.candTo, "it wrote while "+addr.String()+" was the peer")
 	} else {
 		fmt.Fprintf(ch.errw, "the next address to send a datagram becomes the peer\n")
 	}
 }
 
-// switchPeer makes addr the peer; under ch.mu.
-func (ch *chat) switchPeer(addr netip.AddrPort, why string) {
+// switchPeer makes addr the peer, which last wrote to to.To; under ch.mu.
+func (ch *chat) switchPeer(addr netip.AddrPort, to dgram.Datagram, why string) {
 	old := ch.peer
-	ch.peer, ch.gone, ch.heard = addr, false, ch.now()
-	ch.candidate = netip.AddrPort{}
+	ch.peer, ch.peerTo, ch.gone, ch.heard = addr, to, false, ch.now()
+	ch.candidate, ch.candTo = netip.AddrPort{}, dgram.Datagram{}
 	fmt.Fprintf(ch.errw, "now chatting with %s instead of %s (%s)\n", addr, old, why)
 }
 
-// accept decides whether a datagram from from is the peer's (true), by
-// the rule of the command's description, and says what it decided.
-func (ch *chat) accept(from netip.AddrPort) bool {
+// accept decides whether datagram d is the peer's (true), by the rule of
+// the command's description, and says what it decided.
+func (ch *chat) accept(d *dgram.Datagram) bool {
+	from := d.From
+	to := dgram.Datagram{To: d.To, IfIndex: d.IfIndex}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	now := ch.now()
 	switch {
 	case !ch.peer.IsValid():
-		ch.peer, ch.heard = from, now
+		ch.peer, ch.peerTo, ch.heard = from, to, now
 		fmt.Fprintf(ch.errw, "chatting with %s\n", from)
 		return true
 	case from == ch.peer:
+		if to.To.IsValid() {
+			ch.peerTo = to
+		}
 		if ch.gone {
 			ch.gone = false
 			fmt.Fprintf(ch.errw, "%s is back\n", from)
@@ -415,14 +427,14 @@ func (ch *chat) accept(from netip.AddrPort) bool {
 	case ch.connected:
 		return false // a connected socket hears its peer only
 	case ch.gone:
-		ch.switchPeer(from, ch.peer.String()+" is gone")
+		ch.switchPeer(from, to, ch.peer.String()+" is gone")
 		return true
 	case now.Sub(ch.heard) >= ch.peerIdle:
-		ch.switchPeer(from, fmt.Sprintf("%s has sent nothing for %v", ch.peer, now.Sub(ch.heard).Round(time.Second)))
+		ch.switchPeer(from, to, fmt.Sprintf("%s has sent nothing for %v", ch.peer, now.Sub(ch.heard).Round(time.Second)))
 		return true
 	}
 	ch.refusedN++
-	ch.candidate, ch.candAt = from, now
+	ch.candidate, ch.candTo, ch.candAt = from, to, now
 	if ch.refused == nil {
 		ch.refused = make(map[netip.AddrPort]uint64)
 	}
@@ -435,22 +447,6 @@ func (ch *chat) accept(from netip.AddrPort) bool {
 		ch.refused[from]++
 	}
 	return false
-}
-
-// noteContacted remembers which of our addresses d's sender wrote to, for
-// the replies (--bind); the table is bounded like the refused one.
-func (ch *chat) noteContacted(d dgram.Datagram) {
-	if ch.connected || !d.To.IsValid() {
-		return
-	}
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	if ch.contacted == nil {
-		ch.contacted = make(map[netip.AddrPort]dgram.Datagram)
-	}
-	if _, ok := ch.contacted[d.From]; ok || len(ch.contacted) < maxRefusedShown+1 {
-		ch.contacted[d.From] = dgram.Datagram{To: d.To, IfIndex: d.IfIndex}
-	}
 }
 
 // receive prints datagrams as they arrive until the socket is closed.
@@ -486,8 +482,7 @@ func (ch *chat) receive() error {
 				continue
 			}
 		}
-		ch.noteContacted(d)
-		if !ch.accept(d.From) {
+		if !ch.accept(&d) {
 			continue
 		}
 		ch.recv.Add(1)
