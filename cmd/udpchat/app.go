@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -160,9 +161,50 @@ func isPrecheck(err error) bool {
 	return errors.As(err, &de) && de.Limit > 0
 }
 
+// oneLine makes an error's text one line of plain characters: line
+// breaks become "; ", and what a terminal would act on instead of showing
+// (C0 controls such as ESC, DEL, the C1 controls U+0080..U+009F, bytes
+// that are not UTF-8) is escaped, because an error may carry words of a
+// peer (a server's refusal, a receiver's verdict).
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	return plainLine(strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " "))
+}
+
+// plainLine writes C0 controls, DEL and invalid bytes as \xHH and
+// C1 controls as \u00HH; everything else is left as it is.
+func plainLine(s string) string {
+	i := 0
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if isTerminalControl(r, n) {
+			break
+		}
+		i += n
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s[:i])
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = fmt.Appendf(b, `\x%02x`, s[i])
+		case r < 0x80 && isTerminalControl(r, n):
+			b = fmt.Appendf(b, `\x%02x`, r)
+		case isTerminalControl(r, n):
+			b = fmt.Appendf(b, `\u%04x`, r)
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return string(b)
+}
+
+func isTerminalControl(r rune, n int) bool {
+	return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == utf8.RuneError && n == 1
 }
 
 // usageError is a mistake in the command line: exit status 2.
