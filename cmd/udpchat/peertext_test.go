@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,5 +55,31 @@ func TestErrorEscapesPeerText(t *testing.T) {
 	noTerminalControls(t, "stderr", stderr)
 	if want := `EVIL\x1b[31mRED\x1b]0;owned\x07 c1:\u009b31m del:\x7f bad:` + "\uFFFD" + `; second line`; !strings.Contains(stderr, want) { // JSON made the bad byte U+FFFD
 		t.Errorf("stderr %q does not show the reason escaped as %q", stderr, want)
+	}
+}
+
+// TestReliableSenderQuotesSavedName: the name a receiver says it saved a
+// file under is the receiver's word (here its --output, a legal Linux
+// file name with an escape sequence in it): the sender shows it quoted.
+// Before, it went to the sender's terminal as it came.
+func TestReliableSenderQuotesSavedName(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(src, []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "saved\x1b[31mred\u009b1m.txt")
+	l := startChild(t, "listen", "127.0.0.1:0", "--reliable", "--output", out)
+	addr := l.expectErr(`listening on (\S+) \(UDP\)`)[1]
+	code, _, stderr := runProcess(t, nil, "send", addr, "--file", src)
+	if code != 0 {
+		t.Fatalf("send --file: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("the receiver did not save the file: %v", err)
+	}
+	noTerminalControls(t, "stderr", stderr)
+	if want := `saved as "saved\x1b[31mred\u009b1m.txt"`; !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q does not show the name quoted as %s", stderr, want)
 	}
 }

@@ -242,7 +242,8 @@ func reportSent(out, errw io.Writer, o *sendOpts, file string, hdr transfer.Head
 	}
 	what, how := plural(res.Messages, "message"), "verified and delivered"
 	if file != "" {
-		what, how = "file "+file, "verified and saved as "+res.Verdict.Name
+		// the receiver's words: quoted when a terminal would act on them
+		what, how = "file "+file, "verified and saved as "+showPayload([]byte(res.Verdict.Name))
 	}
 	_, err := fmt.Fprintf(errw, "sent %s (%s) reliably to %s, %s: %s, %s, %s on the wire; sha256 %x\n",
 		what, plural(uint64(res.Bytes), "byte"), o.dst, how, plural(st.SegmentsSent, "segment"),
