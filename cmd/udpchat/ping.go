@@ -139,6 +139,12 @@ func runPing(c *cli.Context) (err error) {
 	if err := p.summary(); err != nil && runErr == nil {
 		runErr = err
 	}
+	// As send --wait says it: replies that stop from a server known to
+	// answer may be its rate limit. (A late reply came after all: its
+	// probe is not counted as one that drew nothing.)
+	if n := p.silent - min(p.silent, p.pr.Stats().Late); n > 0 && p.js == nil {
+		fmt.Fprintf(p.errw, "%s got no reply after %s had answered: %s\n", plural(n, "probe"), o.dst, silenceHint(1))
+	}
 	if runErr != nil {
 		return runErr
 	}
@@ -180,6 +186,7 @@ type pinger struct {
 	refused    uint64
 	sendErrs   uint64        // probes the kernel would not take (buffer full)
 	lateMax    time.Duration // the slowest reply that came after its timeout
+	silent     uint64        // probes with no reply although an intact reply had come before
 }
 
 // due is when probe q is sent: an absolute schedule from the start.
@@ -239,8 +246,12 @@ func (p *pinger) run(ctx context.Context) error {
 // first.
 func (p *pinger) expire(now time.Time) error {
 	var err error
+	answered := p.pr.Stats().Received > 0
 	p.pr.Expire(now, func(ev probe.Event) {
 		q := ev.Seq
+		if answered {
+			p.silent++
+		}
 		if e := p.line(pingEventJSON{Type: "timeout", Seq: &q}, fmt.Sprintf("no reply for seq=%d within %v", q, p.opts.timeout)); err == nil {
 			err = e
 		}

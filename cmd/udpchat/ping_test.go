@@ -54,3 +54,18 @@ func TestPingCorrupted(t *testing.T) {
 		t.Errorf("--json: exit %d:\n%s", code, out)
 	}
 }
+
+// TestPingSaysRateLimited: against listen --echo whose guard answers one
+// reply a second, ping gets its first reply and then silence; it says the
+// server may be rate limiting, as send --wait does, instead of nothing.
+func TestPingSaysRateLimited(t *testing.T) {
+	l := startChild(t, "listen", "127.0.0.1:0", "--echo", "--echo-rate", "1")
+	addr := l.expectErr(`listening on (\S+) \(UDP\)`)[1]
+	code, stdout, stderr := runProcess(t, nil, "ping", addr, "--count", "20", "--interval", "5ms", "--timeout", "300ms")
+	if code != 0 || !strings.Contains(stdout, "20 transmitted") || strings.Contains(stdout, "20 received") {
+		t.Fatalf("ping against a guard of 1 reply a second: exit %d (want 0: replies came), stdout %q", code, stdout)
+	}
+	if !strings.Contains(stderr, "had answered: it answered before, so it may be rate limiting") {
+		t.Errorf("ping's stderr %q does not say that the server may be rate limiting; stdout %q", stderr, stdout)
+	}
+}
