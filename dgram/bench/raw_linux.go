@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"runtime"
@@ -34,6 +35,9 @@ type rawConn struct {
 	waitF func(fd uintptr)
 	in    [1]dgram.Message
 	out   [1]dgram.Message
+	// failed reports that the last recv ended with an error (such as an
+	// ICMP error reported by the socket) rather than with nothing queued.
+	failed bool
 }
 
 // rawSocket runs f on a locked thread with conn seen as a rawConn whose
@@ -74,6 +78,7 @@ func (r *rawConn) recv(buf []byte, dontwait bool) int {
 	}
 	r.in[0].Buf = buf
 	n, err := r.b.TryRead(r.in[:])
+	r.failed = err != nil
 	if n != 1 || err != nil {
 		return -1
 	}
@@ -86,6 +91,11 @@ func (r *rawConn) reply(b []byte) error {
 	r.out[0].ReplyTo(&r.in[0])
 	r.out[0].Buf = b
 	_, err := r.b.Write(r.out[:])
+	if errors.Is(err, dgram.ErrRefused) {
+		// an ICMP error for an earlier datagram (IP_RECVERR), reported
+		// by this call instead of sending: once more
+		_, err = r.b.Write(r.out[:])
+	}
 	return err
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // rawConn is the latency path's socket, on Linux only.
-type rawConn struct{}
+type rawConn struct{ failed bool }
 
 func rawSocket(conn *net.UDPConn, tick time.Duration, f func(r *rawConn)) error {
 	return errors.New("bench: the raw latency path needs Linux")

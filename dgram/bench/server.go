@@ -74,6 +74,7 @@ type ServerStats struct {
 	Ignored      uint64 // datagrams not answered: from an address without a test, malformed control, too-small hello
 	EndedSilent  uint64 // tests ended because their client went silent
 	EndedTimeout uint64 // tests ended at MaxDuration (or their duration) without a stop
+	EndedGone    uint64 // tests ended because their client's host said it is unreachable (ICMP)
 }
 
 // LateResults is how many times a Server sends a test's result again to
@@ -149,6 +150,7 @@ func NewServerConfig(conn *net.UDPConn, cfg ServerConfig) *Server {
 	s := &Server{conn: conn, cfg: cfg, tok: newTokens(cfg.TokenLifetime), closing: make(chan struct{}), done: make(chan struct{})}
 	s.rcvbuf, _, _ = dgram.SetBuffers(conn, 4<<20, 4<<20)
 	s.gro = dgram.EnableGRO(conn) == nil
+	_ = enableRecvErr(conn)
 	if dgram.LocalAddrPort(conn).Addr().IsUnspecified() {
 		_ = dgram.EnableDst(conn) // answer from the address each client contacted
 	}
@@ -234,7 +236,8 @@ func (s *Server) Serve() error {
 				return nil
 			default:
 			}
-			continue // a transient error
+			s.unreachable(now) // an ICMP error, reported by the read (IP_RECVERR)
+			continue
 		}
 		for i := range msgs[:n] {
 			s.receive(&msgs[i], now, reply)
@@ -487,6 +490,23 @@ func (s *Server) endTest(now time.Time) {
 	s.busy.Store(false)
 }
 
+// unreachable reads the ICMP errors queued on the socket and ends the
+// test whose client's host answered that its port is closed (or that it
+// cannot be reached): a client that went away gets no more reports,
+// whatever silence its declared rate allows (up to 30 s).
+func (s *Server) unreachable(now time.Time) {
+	drainUnreachable(s.conn, func(a netip.AddrPort) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t := s.cur
+		if t == nil || netip.AddrPortFrom(t.client.Addr().Unmap(), t.client.Port()) != a {
+			return
+		}
+		s.stats.EndedGone++
+		s.endTest(now)
+	})
+}
+
 // tick sends the report that is due and ends a test whose client went
 // silent or whose time is up. A report due before that end goes out
 // first, however late the server got to it (a loaded machine may wake it
@@ -574,6 +594,9 @@ func (s *Server) rawEcho() {
 			}
 			n := r.recv(buf, t.busy)
 			now := time.Now()
+			if r.failed {
+				s.unreachable(now) // drain the error queue, which holds receive-buffer room
+			}
 			if n >= 0 {
 				d := buf[:n]
 				from := r.from()

@@ -412,3 +412,31 @@ func TestLateStopsBounded(t *testing.T) {
 		t.Errorf("%d late stops drew %d results, want %d; stats %+v, want %d ignored", LateResults+more, results, LateResults, st, more)
 	}
 }
+
+// TestUnreachableClientEndsTest: a client that declared a slow rate (so
+// that its silence may last 30 s) and then closed its socket: the first
+// report draws ICMP port unreachable, and the test ends at once, instead
+// of reports every interval to a closed port for 30 s.
+func TestUnreachableClientEndsTest(t *testing.T) {
+	s, sc := newServer(t, ServerConfig{})
+	p := newPeer(t, sc)
+	if r := p.hello(Control{Mode: "throughput", IntervalS: 0.1, RatePPS: 0.1}); r.Op != "ready" {
+		t.Fatalf("%+v", r)
+	}
+	p.c.Close()
+	tick := time.NewTicker(10 * time.Millisecond) // polling a counter
+	defer tick.Stop()
+	for end := time.Now().Add(testWait); s.Stats().EndedGone == 0; <-tick.C {
+		if time.Now().After(end) {
+			t.Fatalf("the test of a client whose port is closed still runs after %v: %+v", testWait, s.Stats())
+		}
+	}
+	if st := s.Stats(); st.EndedGone != 1 || st.EndedSilent != 0 {
+		t.Errorf("stats %+v, want the test ended as gone", st)
+	}
+	// the server goes on: another client's test runs
+	q := newPeer(t, sc)
+	if r := q.hello(Control{Mode: "latency"}); r.Op != "ready" {
+		t.Errorf("a new client after the gone one: %+v", r)
+	}
+}
