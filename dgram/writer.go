@@ -119,29 +119,44 @@ func (w *Writer) AddFrom(d []byte, dst, src netip.AddrPort, ifIndex int) (sent, 
 }
 
 // Flush writes every queued datagram and returns how many were sent, how
-// many were lost to an error (not retried but once after a refusal, which
-// answers an earlier datagram), and the first error.
+// many were lost to an error, and the first error. A datagram the kernel
+// refuses for reasons of its own (its destination: port 0, no route, a
+// firewall) is lost alone, and the ones queued after it still go: a
+// server that answers a forged source must not lose its other answers of
+// the batch with it. A refusal (ICMP port unreachable, reported by the
+// next call on the socket) answers an earlier datagram: the write is
+// tried once more before its datagram counts as lost. Only a closed
+// socket loses the rest.
 func (w *Writer) Flush() (sent, failed int, err error) {
 	msgs := w.msgs[:w.n]
+	retried := false
 	for len(msgs) > 0 {
 		k, werr := w.b.WriteBatch(msgs)
 		for _, m := range msgs[:k] {
 			sent += m.Datagrams(len(m.Buf))
 		}
 		msgs = msgs[k:]
-		if werr == nil {
+		if werr == nil || len(msgs) == 0 {
+			if err == nil {
+				err = werr
+			}
 			break
 		}
 		if err == nil {
 			err = werr
-			if errors.Is(werr, ErrRefused) {
-				continue // the refusal was for an earlier datagram: once more
+		}
+		if errors.Is(werr, ErrRefused) && !retried {
+			retried = true
+			continue // the refusal was for an earlier datagram: once more
+		}
+		if errors.Is(werr, net.ErrClosed) {
+			for _, m := range msgs {
+				failed += m.Datagrams(len(m.Buf))
 			}
+			break
 		}
-		for _, m := range msgs {
-			failed += m.Datagrams(len(m.Buf))
-		}
-		break
+		failed += msgs[0].Datagrams(len(msgs[0].Buf))
+		msgs = msgs[1:]
 	}
 	for i := range w.msgs[:w.n] {
 		w.msgs[i] = Message{}
