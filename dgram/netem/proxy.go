@@ -466,12 +466,24 @@ func (p *Proxy) forwardDown(m *mapping, msg *dgram.Message, now time.Time) {
 // writeDown sends out on the listening socket (with downMu held) and
 // returns it emptied.
 func (p *Proxy) writeDown(out []dgram.Message) []dgram.Message {
-	if len(out) > 0 {
-		sent, _ := p.downB.Write(out)
-		for _, d := range out[sent:] {
+	// A datagram the kernel refuses (a client of port 0, whose source was
+	// forged; no route back) is lost alone: the other clients' datagrams
+	// of the batch still go.
+	for rest := out; len(rest) > 0; {
+		sent, err := p.downB.Write(rest)
+		p.tapDown(rest[:sent])
+		rest = rest[sent:]
+		if len(rest) == 0 {
+			break
+		}
+		k := 1
+		if errors.Is(err, net.ErrClosed) || err == nil {
+			k = len(rest) // closed, or a Write that broke its contract
+		}
+		for _, d := range rest[:k] {
 			p.down.OutErrors.Add(uint64(d.Datagrams(len(d.Buf))))
 		}
-		p.tapDown(out[:sent])
+		rest = rest[k:]
 	}
 	clear(out)
 	return out[:0]

@@ -351,3 +351,30 @@ func TestProxyBuffersShared(t *testing.T) {
 		t.Errorf("%d receive buffers for 100 clients, want 1 to %d", allocated, readBuffers)
 	}
 }
+
+// TestProxyDownSkipsUnsendable: a reply to a client the kernel refuses to
+// send to (port 0: only a forged source has it) is lost alone; the
+// other clients' replies written in the same batch still go. Before, the
+// whole rest of the batch was counted as errors and dropped.
+func TestProxyDownSkipsUnsendable(t *testing.T) {
+	p, _ := startProxy(t, ProxyConfig{Target: echoServer(t)})
+	a, b := client(t, p.lnAt), client(t, p.lnAt)
+	at := func(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+	out := []dgram.Message{
+		{Buf: []byte("to a"), Addr: at(a)},
+		{Buf: []byte("forged"), Addr: netip.MustParseAddrPort("127.0.0.1:0")},
+		{Buf: []byte("to b"), Addr: at(b)},
+	}
+	p.downMu.Lock()
+	p.writeDown(out)
+	p.downMu.Unlock()
+	if got := recvAll(t, a, 1); got[0] != "to a" {
+		t.Errorf("a got %q", got)
+	}
+	if got := recvAll(t, b, 1); got[0] != "to b" {
+		t.Errorf("b got %q", got)
+	}
+	if e := p.Stats().Down.OutErrors; e != 1 {
+		t.Errorf("down errors = %d, want 1 (the forged client's reply)", e)
+	}
+}
