@@ -409,7 +409,10 @@ func (s *Server) hello(c *Control, size int, from, local netip.AddrPort, ifIndex
 	if c.DurationS > 0 {
 		dur = seconds(c.DurationS, s.cfg.MaxDuration)
 	}
-	if c.RatePPS > 0 {
+	if c.RatePPS > 0 && !t.latency {
+		// a slow sender's datagrams come far apart; a latency client
+		// sends its next probe as soon as a reply comes, so its silence
+		// stays short (a busy-polling test spins no longer than it)
 		t.silence = max(t.silence, time.Duration(min(3/c.RatePPS, 30)*float64(time.Second)))
 	}
 	t.end = now.Add(dur + t.silence)

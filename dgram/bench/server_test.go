@@ -440,3 +440,25 @@ func TestUnreachableClientEndsTest(t *testing.T) {
 		t.Errorf("a new client after the gone one: %+v", r)
 	}
 }
+
+// TestLatencySilenceIgnoresRate: a latency hello that declares a slow
+// rate (which stretches a throughput test's silence up to 30 s) and asks
+// for busy polling, then falls silent: the test ends, and stops
+// spinning, after the server's Silence, not 30 s later.
+func TestLatencySilenceIgnoresRate(t *testing.T) {
+	s, sc := newServer(t, ServerConfig{Silence: 300 * time.Millisecond})
+	p := newPeer(t, sc)
+	if r := p.hello(Control{Mode: "latency", Busy: true, RatePPS: 0.1}); r.Op != "ready" {
+		t.Fatalf("%+v", r)
+	}
+	tick := time.NewTicker(10 * time.Millisecond) // polling a counter
+	defer tick.Stop()
+	for end := time.Now().Add(testWait); s.Stats().EndedSilent == 0; <-tick.C {
+		if time.Now().After(end) {
+			t.Fatalf("a silent latency client's test still runs after %v: %+v", testWait, s.Stats())
+		}
+	}
+	if s.busy.Load() {
+		t.Error("the server still spins after the test ended")
+	}
+}
