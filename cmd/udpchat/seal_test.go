@@ -235,7 +235,9 @@ func TestSealedEchoAndPing(t *testing.T) {
 	// rejects it as a replay of its own session.
 	plain := startChild(t, "listen", "127.0.0.1:0", "--echo")
 	paddr := plain.expectErr(`listening on (\S+) \(UDP\)`)[1]
-	code, out, _ = runCLI(t, "", "ping", paddr, "--key-file", keyPath, "--count", "2", "--interval", "10ms", "--timeout", "200ms", "--json")
+	// (each echo must come back within the timeout to be counted: 1s, so
+	// that a loaded machine does not lose the second one)
+	code, out, _ = runCLI(t, "", "ping", paddr, "--key-file", keyPath, "--count", "2", "--interval", "10ms", "--timeout", "1s", "--json")
 	if code != 1 || !strings.Contains(out, `"received":0`) || !strings.Contains(out, `"replay":2`) {
 		t.Fatalf("keyed ping against an unkeyed echo server: %d %s", code, out)
 	}
