@@ -196,6 +196,15 @@ func TestJSONOutputEscapesControls(t *testing.T) {
 // repeated payload every 5 ms (send --wait), and 1,000 datagrams a
 // second. A client that outruns --echo-rate is told the server may be
 // rate limiting, not that it is not an echo server.
+//
+// A loaded machine may stall the listener, or the sender, for 256 of
+// those 1ms intervals: the same payload then arrives 256 times back to
+// back, each on the heels of the reply to the one before, which is what
+// a loop looks like; the guard refuses one reply, by design, and the
+// client, sending again, is known from then on (package guard checks
+// both cases in virtual time: a client at its pace loses nothing, one
+// catching up loses one reply). So a repeating client may miss one
+// reply, and only to the loop check; every other reply comes.
 func TestEchoGuardHonestClients(t *testing.T) {
 	l := startFlood(t, "listen", "127.0.0.1:0", "--echo", "--json")
 	addr := <-l.ready
@@ -209,15 +218,22 @@ func TestEchoGuardHonestClients(t *testing.T) {
 	if sum["received"] != float64(400) {
 		t.Errorf("ping --interval 5ms: %v", sum)
 	}
+	missed := 0 // replies the repeating clients missed, one each at most
 	for _, tc := range []struct{ count, interval string }{{"300", "5ms"}, {"2000", "1ms"}} {
 		code, _, errOut = runCLI(t, "", "send", addr, "--count", tc.count, "--interval", tc.interval, "--wait", "--timeout", "2s", "the same payload")
-		if code != 0 || !strings.Contains(errOut, tc.count+" replies") {
+		n, _ := strconv.Atoi(tc.count)
+		switch {
+		case code == 0 && strings.Contains(errOut, fmt.Sprintf(" %d replies", n)):
+		case code == 1 && strings.Contains(errOut, fmt.Sprintf(" %d replies", n-1)) && strings.Contains(errOut, fmt.Sprintf("no reply to 1 of %d datagrams", n)):
+			missed++
+			t.Logf("send --count %s --interval %s: one reply missed (a stall made it look like a loop for a moment)", tc.count, tc.interval)
+		default:
 			t.Errorf("send --count %s --interval %s --wait of one payload: exit %d: %s", tc.count, tc.interval, code, lastLines(errOut, 3))
 		}
 	}
 	fin := l.summary(t)
-	if sup := fin["echo_suppressed"].(map[string]any); sup["source_rate"] != float64(0) || sup["loop"] != float64(0) {
-		t.Errorf("the guard held back honest replies: %v", fin)
+	if sup := fin["echo_suppressed"].(map[string]any); sup["source_rate"] != float64(0) || sup["loop"] != float64(missed) {
+		t.Errorf("the guard held back honest replies (%d missed by the senders): %v", missed, fin)
 	}
 
 	// A client faster than --echo-rate: its replies stop, and it is told why.
