@@ -88,6 +88,21 @@ func (cp *capture) sent(from, to netip.AddrPort, b []byte) {
 	cp.record(0, pcap.Out, from, to, b, 0, "")
 }
 
+// askTTL asks the kernel for the TTL of each datagram read on c (a
+// socket read through a dgram.Reader), so that the capture records the
+// TTL a datagram arrived with rather than a made-up 64; ex explains it.
+// Without a capture it does nothing.
+func (cp *capture) askTTL(c *net.UDPConn, ex *explainer) error {
+	if cp == nil {
+		return nil
+	}
+	if err := dgram.EnableTTL(c); err != nil {
+		return err
+	}
+	ex.recvTTL(c)
+	return nil
+}
+
 // received records a datagram this program received, with the TTL it
 // arrived with when known (0: not).
 func (cp *capture) received(from, to netip.AddrPort, b []byte, ttl int) {

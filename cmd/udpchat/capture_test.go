@@ -404,3 +404,29 @@ func TestPcapRoomTTL(t *testing.T) {
 		t.Errorf("room join's capture has TTLs %v for the REFUSE from %v, want [7]", ttls, me)
 	}
 }
+
+// TestPcapPingTTL: ping --pcap records each reply with the TTL it
+// arrived with (an echo server of the test's answers with TTL 7).
+func TestPcapPingTTL(t *testing.T) {
+	echo := udpSocket(t, "127.0.0.1:0")
+	if err := ipv4.NewConn(echo).SetTTL(7); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // echoes until the test closes it
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = echo.WriteTo(buf[:n], from)
+		}
+	}()
+	path := filepath.Join(t.TempDir(), "ping.pcapng")
+	if code, out, errs := runCLI(t, "", "ping", echo.LocalAddr().String(), "--count", "2", "--interval", "10ms", "--timeout", "10s", "--pcap", path); code != 0 {
+		t.Fatalf("ping: exit %d: %s%s", code, out, errs)
+	}
+	if ttls := tsharkTTLs(t, path, echo.LocalAddr().(*net.UDPAddr)); len(ttls) != 2 || ttls[0] != "7" || ttls[1] != "7" {
+		t.Errorf("ping's capture has TTLs %v for the replies, want [7 7]", ttls)
+	}
+}

@@ -113,6 +113,10 @@ func runChat(c *cli.Context) (err error) {
 	}
 	ex := newExplainer(c)
 	ex.opened(conn, peer.IsValid(), local)
+	if err := cp.askTTL(conn, ex); err != nil {
+		conn.Close()
+		return err
+	}
 	defer ex.close()
 	ch := &chat{conn: conn, timeout: durationFlag(c, "timeout"), activity: make(chan struct{}, 1), connected: peer.IsValid(), peer: peer,
 		peerIdle: peerIdle, now: time.Now, end: end, linger: linger, cap: cp, ex: ex}

@@ -185,6 +185,29 @@ func (ex *explainer) connOptions(c *net.UDPConn, cfg dgram.ConnConfig) {
 		"dgram.NewConn: can this kernel send many datagrams in one call (GSO)?")
 }
 
+// recvTTL explains dgram.EnableTTL, which --pcap asks for so that a
+// capture records the TTL each datagram arrived with.
+func (ex *explainer) recvTTL(c *net.UDPConn) {
+	if ex == nil {
+		return
+	}
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	fd := fdOf(c)
+	v6 := dgram.LocalAddrPort(c).Addr().Is6() && !dgram.LocalAddrPort(c).Addr().Is4In6()
+	dom := "AF_INET"
+	if v6 {
+		dom = "AF_INET6"
+	}
+	ex.print(fmt.Sprintf("getsockopt(%d, SOL_SOCKET, SO_DOMAIN) = 0: %s", fd, dom), "s.family", "dgram.EnableTTL: which options? IPv4's, IPv6's, or both")
+	if v6 {
+		ex.print(fmt.Sprintf("setsockopt(%d, SOL_IPV6, IPV6_RECVHOPLIMIT, [1], 4) = 0", fd), "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)",
+			"dgram.EnableTTL: the hop limit each datagram arrived with, for --pcap")
+	}
+	ex.print(fmt.Sprintf("setsockopt(%d, SOL_IP, IP_RECVTTL, [1], 4) = 0", fd), "s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTTL, 1)",
+		"dgram.EnableTTL: the TTL each datagram arrived with, for --pcap")
+}
+
 // recvErr explains chat --bind's request for ICMP errors (IP_RECVERR and
 // IPV6_RECVERR; the IPv6 one fails on an IPv4 socket).
 func (ex *explainer) recvErr(c *net.UDPConn) {

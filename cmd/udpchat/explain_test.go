@@ -296,7 +296,8 @@ func TestExplainAgreesWithStrace(t *testing.T) {
 	t.Run("IPv4", func(t *testing.T) {
 		lerr, serr := explainUnderStrace(t, []string{"listen", "127.0.0.1:0", "--echo", "--count", "5", "--explain"}, "",
 			[]string{"send", "one", "two", "three", "--wait", "--timeout", "10s", "--explain"},
-			[]string{"ping", "--count", "2", "--interval", "10ms", "--timeout", "10s", "--explain"})
+			// --pcap: ping asks for each reply's TTL, and says so
+			[]string{"ping", "--count", "2", "--interval", "10ms", "--timeout", "10s", "--explain", "--pcap", filepath.Join(t.TempDir(), "ping.pcapng")})
 		// the steps a student looks for are there, with Python and Go beside
 		for _, want := range []string{"bind(", "Python: s.bind((\"127.0.0.1\",", "Go: net.ListenUDP", "recvmmsg(", "Python: data, addr = s.recvfrom(65536)", "sendmmsg("} {
 			if !strings.Contains(lerr, want) {

@@ -120,6 +120,9 @@ func runPing(c *cli.Context) (err error) {
 	defer conn.Close()
 	ex := newExplainer(c)
 	ex.opened(conn, true, netip.AddrPort{})
+	if err := cp.askTTL(conn, ex); err != nil {
+		return err
+	}
 	defer ex.close()
 	pr, err := probe.New(probe.Config{Size: o.size, Type: seq.TypeData, Timeout: o.timeout})
 	if err != nil {

@@ -313,6 +313,9 @@ func runSend(c *cli.Context) (err error) {
 	defer conn.Close()
 	o.ex = newExplainer(c)
 	o.ex.opened(conn, true, src)
+	if err := o.cap.askTTL(conn, o.ex); err != nil {
+		return err
+	}
 	defer o.ex.close()
 	if o.df {
 		if err := pmtu.SetDF(conn, pmtu.Do); err != nil {
