@@ -83,7 +83,7 @@ func (v buildVersion) text() string {
 	case v.module != "" && v.module != "(devel)":
 		b.WriteString("commit not recorded (built from the module, not from a checkout)\n")
 	default:
-		b.WriteString("commit not recorded: built without version control information (go build -buildvcs=false, or outside a git checkout)\n")
+		b.WriteString("commit not recorded: built without version control information (go build -buildvcs=false, outside a git clone, or in a git worktree or submodule, whose .git file Go does not read)\n")
 	}
 	fmt.Fprintf(&b, "built with %s for %s\n", v.goVer, v.platform)
 	return b.String()

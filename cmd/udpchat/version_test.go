@@ -107,6 +107,16 @@ func TestVersionFromGit(t *testing.T) {
 	if !strings.HasPrefix(none, "udpchat (devel)\ncommit not recorded: built without version control information") {
 		t.Errorf("--version built with -buildvcs=false:\n%s", none)
 	}
+	// A git worktree has a .git file, not a directory, and Go records
+	// nothing there, even with -buildvcs=true: the text must not say that
+	// it was built outside a checkout, but name the case.
+	wt := filepath.Join(t.TempDir(), "wt")
+	git("worktree", "add", "-q", wt)
+	repo = wt
+	inWorktree := build("true")
+	if !strings.Contains(inWorktree, "commit "+head) && (strings.Contains(inWorktree, "outside a git checkout") || !strings.Contains(inWorktree, "git worktree")) {
+		t.Errorf("--version built in a git worktree, which Go does not stamp, does not say so:\n%s", inWorktree)
+	}
 }
 
 // copyModule copies the files of the module at root (go.mod, go.sum and
