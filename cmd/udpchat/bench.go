@@ -242,6 +242,48 @@ func onOff(b bool) string {
 	return "off"
 }
 
+// benchRow prints one interval of a throughput run: a line, or a JSON
+// object. An interval whose report from the receiver came late has only
+// the sender's side: "recv ?" in text, and in JSON "recv_known": false
+// without the receiver's figures (not 0 received and 100% loss, which
+// would be a lie; what it got counts in the next interval).
+func benchRow(out io.Writer, js *jsonWriter, size int, r bench.Interval) {
+	secs := (r.End - r.Start).Seconds()
+	recvMbps := float64(r.Received) * float64(size) * 8 / secs / 1e6
+	loss := pct(r.Sent-min(r.Received, r.Sent), r.Sent)
+	if js != nil {
+		type recvSide struct {
+			Received   uint64  `json:"received"`
+			RecvPPS    float64 `json:"recv_pps"`
+			RecvMbps   float64 `json:"recv_mbps"`
+			LossPct    float64 `json:"loss_pct"`
+			Reordered  uint64  `json:"reordered"`
+			Duplicates uint64  `json:"duplicates"`
+			JitterMs   float64 `json:"jitter_ms"`
+		}
+		row := struct {
+			Type    string  `json:"type"`
+			StartS  float64 `json:"start_s"`
+			EndS    float64 `json:"end_s"`
+			Sent    uint64  `json:"sent"`
+			SentPPS float64 `json:"sent_pps"`
+			*recvSide
+			RecvKnown bool `json:"recv_known"`
+		}{Type: "interval", StartS: r.Start.Seconds(), EndS: r.End.Seconds(), Sent: r.Sent, SentPPS: float64(r.Sent) / secs, RecvKnown: r.Known}
+		if r.Known {
+			row.recvSide = &recvSide{r.Received, float64(r.Received) / secs, recvMbps, loss, r.Reordered, r.Duplicates, r.JitterMs}
+		}
+		_ = js.write(row)
+		return
+	}
+	recv := "recv ?  (the receiver's report on this interval came late: what it got counts in the next row)"
+	if r.Known {
+		recv = fmt.Sprintf("recv %7s/s %9.1f Mbit/s  loss %5.2f%%  ooo %d  dup %d  jitter %.3f ms",
+			si(float64(r.Received)/secs), recvMbps, loss, r.Reordered, r.Duplicates, r.JitterMs)
+	}
+	fmt.Fprintf(out, "[%5.1f-%5.1f s]  sent %7s/s  %s\n", r.Start.Seconds(), r.End.Seconds(), si(float64(r.Sent)/secs), recv)
+}
+
 func runBenchClient(c *cli.Context, o *benchOpts, conn *net.UDPConn, where string) error {
 	out := c.App.Writer
 	var js *jsonWriter
@@ -264,35 +306,7 @@ func runBenchClient(c *cli.Context, o *benchOpts, conn *net.UDPConn, where strin
 	if o.interval == 0 {
 		cfg.Interval = -1
 	}
-	row := func(r bench.Interval) {
-		secs := (r.End - r.Start).Seconds()
-		recvMbps := float64(r.Received) * float64(o.size) * 8 / secs / 1e6
-		loss := pct(r.Sent-min(r.Received, r.Sent), r.Sent)
-		if js != nil {
-			_ = js.write(struct {
-				Type       string  `json:"type"`
-				StartS     float64 `json:"start_s"`
-				EndS       float64 `json:"end_s"`
-				Sent       uint64  `json:"sent"`
-				Received   uint64  `json:"received"`
-				SentPPS    float64 `json:"sent_pps"`
-				RecvPPS    float64 `json:"recv_pps"`
-				RecvMbps   float64 `json:"recv_mbps"`
-				LossPct    float64 `json:"loss_pct"`
-				Reordered  uint64  `json:"reordered"`
-				Duplicates uint64  `json:"duplicates"`
-				JitterMs   float64 `json:"jitter_ms"`
-			}{"interval", r.Start.Seconds(), r.End.Seconds(), r.Sent, r.Received, float64(r.Sent) / secs,
-				float64(r.Received) / secs, recvMbps, loss, r.Reordered, r.Duplicates, r.JitterMs})
-			return
-		}
-		recv := "recv ?  (the receiver's report on this interval came late: what it got counts in the next row)"
-		if r.Known {
-			recv = fmt.Sprintf("recv %7s/s %9.1f Mbit/s  loss %5.2f%%  ooo %d  dup %d  jitter %.3f ms",
-				si(float64(r.Received)/secs), recvMbps, loss, r.Reordered, r.Duplicates, r.JitterMs)
-		}
-		fmt.Fprintf(out, "[%5.1f-%5.1f s]  sent %7s/s  %s\n", r.Start.Seconds(), r.End.Seconds(), si(float64(r.Sent)/secs), recv)
-	}
+	row := func(r bench.Interval) { benchRow(out, js, o.size, r) }
 	res, err := bench.RunThroughput(c.Context, conn, cfg, row)
 	if err != nil {
 		return err
