@@ -167,6 +167,11 @@ func runBench(c *cli.Context) error {
 			return usagef(c, "--%s is the server's: it goes with bench server (or with bench alone, which runs one)", f)
 		}
 	}
+	if role == "" && c.IsSet("no-busy") {
+		// bench alone runs a server for its own test: --no-busy could only
+		// refuse that test's --busy-poll, or do nothing.
+		return usagef(c, "--no-busy does nothing in bench alone, whose server runs only its own test (with --busy-poll, it would refuse it): give it to bench server")
+	}
 	scfg := bench.ServerConfig{MaxDuration: durationFlag(c, "max-duration"), NoBusy: c.Bool("no-busy")}
 	if scfg.MaxDuration <= 0 {
 		return usagef(c, "--max-duration must be more than 0")
