@@ -96,6 +96,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 0
 	}
+	// The words as typed, flags where the user put them, for the commands
+	// that suggest what to type instead (checkHostPortForm).
+	app.Metadata = map[string]any{typedArgsKey: append([]string(nil), args[1:]...)}
 	args, err := normalizeArgs(app, args)
 	if err == nil {
 		err = app.RunContext(ctx, args)

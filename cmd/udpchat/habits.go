@@ -52,14 +52,29 @@ func checkHostPortForm(c *cli.Context) error {
 	if isBareIPv6(host) {
 		host = "[" + host + "]"
 	}
-	typed := append(append(append([]string{}, args[:i]...), host+":"+port), args[i+2:]...)
-	q := make([]string, len(typed))
-	for j, a := range typed {
+	// The command to type: the words as they were typed, flags included,
+	// with HOST PORT made one word (or, without them, the command and its
+	// arguments).
+	words := append(append(append(strings.Fields(name), args[:i]...), host+":"+port), args[i+2:]...)
+	if typed, ok := c.App.Metadata[typedArgsKey].([]string); ok {
+		for j := 0; j+1 < len(typed); j++ {
+			if typed[j] == args[i] && typed[j+1] == args[i+1] {
+				words = append(append(append([]string{}, typed[:j]...), host+":"+port), typed[j+2:]...)
+				break
+			}
+		}
+	}
+	q := make([]string, len(words))
+	for j, a := range words {
 		q[j] = shellWord(a)
 	}
-	return usagef(c, "%s %s is nc's form (HOST PORT); udpchat takes the address as one word, HOST:PORT: udpchat %s %s",
-		args[i], args[i+1], name, strings.Join(q, " "))
+	return usagef(c, "%s %s is nc's form (HOST PORT); udpchat takes the address as one word, HOST:PORT: udpchat %s",
+		args[i], args[i+1], strings.Join(q, " "))
 }
+
+// typedArgsKey is the App.Metadata key of the arguments as typed, before
+// normalizeArgs put the flags first.
+const typedArgsKey = "typed-args"
 
 func isDigits(s string) bool {
 	if s == "" {
