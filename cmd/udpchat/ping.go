@@ -227,8 +227,16 @@ func (p *pinger) run(ctx context.Context) error {
 		d, err := p.reader.ReadContext(ctx, deadline)
 		switch {
 		case err == nil:
+			// A probe whose timeout passed while this read waited (a
+			// loaded machine wakes it late, with the reply already
+			// there) gets its "no reply" line first, as it would have
+			// on time: then its reply is the late one it is.
+			now := time.Now()
+			if err := p.expire(now); err != nil {
+				return err
+			}
 			p.cap.receivedOn(p.conn, d)
-			if err := p.reply(d, time.Now()); err != nil {
+			if err := p.reply(d, now); err != nil {
 				return err
 			}
 		case ctx.Err() != nil:
