@@ -68,6 +68,7 @@ func TestScripts(t *testing.T) {
 			"code":        cmdCode,
 			"rawsend":     cmdRawSend,
 			"freeport":    cmdFreePort,
+			"closedport":  cmdClosedPort,
 			"relay":       cmdRelay,
 			"echoserver":  cmdEchoServer,
 			"term":        cmdTerm,
@@ -351,7 +352,9 @@ func cmdRawSend(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdFreePort runs `freeport VAR [HOST]`: sets $VAR to HOST:PORT where
 // nothing listens (a port the kernel just handed out and was closed), and
-// $VAR_PORT to its port.
+// $VAR_PORT to its port: a port for a program of the script to bind. For
+// an address where nobody listens, closedport: another test may bind
+// this one meanwhile.
 func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 1 || len(args) > 2 {
 		ts.Fatalf("usage: freeport VAR [HOST]")
@@ -364,6 +367,29 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	addr := c.LocalAddr().(*net.UDPAddr)
 	ts.Check(c.Close())
+	ts.Setenv(args[0], addr.String())
+	ts.Setenv(args[0]+"_PORT", strconv.Itoa(addr.Port))
+}
+
+// cmdClosedPort is `closedport VAR [HOST]`: an address where nobody
+// listens, and nobody will while the script runs. A port freeport found
+// free may be taken by any other test's socket before it is used (one
+// such answered a "nobody listening" ping); this one stays bound, by a
+// socket connected to HOST's port 1, which takes no datagram from anyone
+// else: the kernel answers them with ICMP port unreachable, as it does
+// for a port nobody has.
+func cmdClosedPort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: closedport VAR [HOST]")
+	}
+	host := "127.0.0.1"
+	if len(args) == 2 {
+		host = args[1]
+	}
+	c, err := net.Dial("udp", net.JoinHostPort(host, "1"))
+	ts.Check(err)
+	ts.Defer(func() { c.Close() })
+	addr := c.LocalAddr().(*net.UDPAddr)
 	ts.Setenv(args[0], addr.String())
 	ts.Setenv(args[0]+"_PORT", strconv.Itoa(addr.Port))
 }
