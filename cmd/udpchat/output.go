@@ -79,8 +79,66 @@ func (j *jsonWriter) write(v any) error {
 	if err := j.enc.Encode(v); err != nil {
 		return err
 	}
-	_, err := j.w.Write(escapeControls(j.buf.Bytes()))
+	_, err := j.w.Write(escapeControls(trimFloatNoise(j.buf.Bytes())))
 	return err
+}
+
+// noiseDigits is how many significant digits a JSON number keeps: enough
+// for any figure udpchat measures (a nanosecond in a day), few enough to
+// drop the noise of binary floating point (0.24430300000000002 is
+// 0.244303, 24305239.904960815 is 24305239.905).
+const noiseDigits = 12
+
+// trimFloatNoise rewrites, in one line of JSON, each number with more
+// significant digits than noiseDigits to the shortest form of its value
+// rounded to noiseDigits. Strings are left alone. A line without such a
+// number is returned as it is, without allocating.
+func trimFloatNoise(b []byte) []byte {
+	var out []byte // nil until a number changes
+	done := 0      // b[:done] is in out already
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		if c == '"' {
+			inString = true
+			continue
+		}
+		if c != '-' && (c < '0' || c > '9') {
+			continue
+		}
+		j, digits, frac := i, 0, false
+		for ; j < len(b) && strings.IndexByte("+-.eE0123456789", b[j]) >= 0; j++ {
+			switch {
+			case b[j] >= '0' && b[j] <= '9':
+				digits++
+			case b[j] != '-' && b[j] != '+':
+				frac = true
+			}
+		}
+		if frac && digits > noiseDigits {
+			if f, err := strconv.ParseFloat(string(b[i:j]), 64); err == nil {
+				r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', noiseDigits, 64), 64)
+				if enc, err := json.Marshal(r); err == nil {
+					out = append(append(out, b[done:i]...), enc...)
+					done = j
+				}
+			}
+		}
+		i = j - 1
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[done:]...)
 }
 
 // useColor decides whether output to w may be coloured: only on a
