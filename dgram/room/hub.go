@@ -253,7 +253,7 @@ func (h *hub) join(p *Packet, got []byte, from netip.AddrPort, to route, now tim
 		return
 	}
 	if len(h.order) >= h.cfg.MaxMembers {
-		h.refuse(got, p, from, to, now, RefuseFull, fmt.Sprintf("the room is full (%d members)", h.cfg.MaxMembers))
+		h.refuse(got, p, from, to, now, RefuseFull, fullText(h.cfg.MaxMembers))
 		return
 	}
 	m := &member{addr: from, via: to, session: p.Session, nick: nick, heard: now,
@@ -469,4 +469,12 @@ func (h *hub) snapshot() ServerStats {
 	}
 	s.Guard = h.guard.Counts()
 	return s
+}
+
+// fullText is the refusal a member gets when the room holds its n members.
+func fullText(n int) string {
+	if n == 1 {
+		return "the room is full (1 member)"
+	}
+	return fmt.Sprintf("the room is full (%d members)", n)
 }

@@ -226,7 +226,7 @@ func TestHubFull(t *testing.T) {
 	h.handle((&Packet{Type: TypeHello, Session: 9, Nick: []byte("bob")}).Append(nil), from, route{}, t0)
 	h.handle((&Packet{Type: TypeJoin, Session: 9, Cookie: out[0].p.Cookie, Nick: []byte("bob")}).Append(nil), from, route{}, t0)
 	last := out[len(out)-1].p
-	if last.Type != TypeRefuse || last.Code != RefuseFull || string(last.Text) != "the room is full (1 members)" {
+	if last.Type != TypeRefuse || last.Code != RefuseFull || string(last.Text) != "the room is full (1 member)" {
 		t.Fatalf("JOIN past the limit answered with %+v, want REFUSE full", last)
 	}
 }
