@@ -125,7 +125,7 @@ func runChat(c *cli.Context) (err error) {
 		return err
 	}
 	if !ch.connected {
-		ch.recvErr = enableRecvErr(conn)
+		ch.recvErr = dgram.EnableRecvErr(conn)
 		ex.recvErr(conn)
 		// --bind: answer from the address the peer wrote to
 		cfg := dgram.ConnConfig{Dst: true, Batch: 1, Tracer: ex.tracer()}
@@ -470,7 +470,15 @@ func (ch *chat) receive() error {
 				if ch.connected {
 					ch.peerGone(ch.getPeer())
 				}
-				for _, a := range refusedPeers(ch.conn) {
+				// the destinations of the datagrams that bounced: port
+				// unreachable only (at most 16; the rest are dropped)
+				var refused []netip.AddrPort
+				dgram.DrainUnreachable(ch.conn, func(a netip.AddrPort, port bool) {
+					if port && len(refused) < 16 {
+						refused = append(refused, a)
+					}
+				})
+				for _, a := range refused {
 					ch.peerGone(a)
 				}
 				continue

@@ -150,7 +150,7 @@ func NewServerConfig(conn *net.UDPConn, cfg ServerConfig) *Server {
 	s := &Server{conn: conn, cfg: cfg, tok: newTokens(cfg.TokenLifetime), closing: make(chan struct{}), done: make(chan struct{})}
 	s.rcvbuf, _, _ = dgram.SetBuffers(conn, 4<<20, 4<<20)
 	s.gro = dgram.EnableGRO(conn) == nil
-	_ = enableRecvErr(conn)
+	_ = dgram.EnableRecvErr(conn) // a client that went away: ICMP unreachable ends its test
 	if dgram.LocalAddrPort(conn).Addr().IsUnspecified() {
 		_ = dgram.EnableDst(conn) // answer from the address each client contacted
 	}
@@ -498,7 +498,7 @@ func (s *Server) endTest(now time.Time) {
 // cannot be reached): a client that went away gets no more reports,
 // whatever silence its declared rate allows (up to 30 s).
 func (s *Server) unreachable(now time.Time) {
-	drainUnreachable(s.conn, func(a netip.AddrPort) {
+	dgram.DrainUnreachable(s.conn, func(a netip.AddrPort, _ bool) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		t := s.cur
